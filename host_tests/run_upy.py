@@ -1,0 +1,83 @@
+# Test runner for the MicroPython unix port: finds the same test_* functions that
+# pytest runs under CPython, runs each, prints failures with their tracebacks and
+# ends with "micropython: N passed, N failed, N skipped".
+#
+#   micropython -X heapsize=512K host_tests/run_upy.py [test_module ...]
+#
+# A module whose first lines hold "# test: cpython-only" needs CPython-only tooling
+# (hypothesis, subprocesses) and is skipped here. Each module is dropped after it
+# ran so the heap cap applies to one module at a time, as a board would.
+
+import sys
+import os
+import gc
+
+_script = __file__ if __file__.startswith("/") else os.getcwd() + "/" + __file__
+HERE = _script.rsplit("/", 1)[0]
+REPO = HERE.rsplit("/", 1)[0]
+for path in ("lib", "firmware", "boards/host", "host_tests"):
+    sys.path.insert(0, REPO + "/" + path)
+
+import support  # noqa: E402  (needs the paths above)
+
+_CPYTHON_ONLY_TAG = "# test: cpython-only"
+
+
+def cpython_only(filename):
+    with open(filename) as source:
+        for _ in range(8):
+            if source.readline().startswith(_CPYTHON_ONLY_TAG):
+                return True
+    return False
+
+
+def discover(names):
+    if names:
+        return [n[:-3] if n.endswith(".py") else n for n in names]
+    found = [n[:-3] for n in os.listdir(HERE) if n.startswith("test_") and n.endswith(".py")]
+    found.sort()
+    return found
+
+
+def run_module(name, counts):
+    if cpython_only(HERE + "/" + name + ".py"):
+        print("skip %s (cpython-only)" % name)
+        counts[2] += 1
+        return
+    try:
+        module = __import__(name)
+    except Exception as exc:
+        print("FAIL %s (import)" % name)
+        sys.print_exception(exc)
+        counts[1] += 1
+        return
+    tests = sorted(n for n in dir(module) if n.startswith("test_"))
+    for test_name in tests:
+        test = getattr(module, test_name)
+        if not callable(test):
+            continue
+        try:
+            test()
+        except support.SkipTest as exc:
+            print("skip %s.%s: %s" % (name, test_name, exc))
+            counts[2] += 1
+        except Exception as exc:
+            print("FAIL %s.%s" % (name, test_name))
+            sys.print_exception(exc)
+            counts[1] += 1
+        else:
+            counts[0] += 1
+        gc.collect()
+    del sys.modules[name]
+    gc.collect()
+
+
+def main():
+    counts = [0, 0, 0]  # passed, failed, skipped
+    for name in discover(sys.argv[1:]):
+        run_module(name, counts)
+    print("micropython: %d passed, %d failed, %d skipped" % tuple(counts))
+    sys.exit(1 if counts[1] else 0)
+
+
+main()
