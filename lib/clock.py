@@ -1,0 +1,69 @@
+# Calendar clock: epoch seconds and sleeps for schedules, intervals and timestamps.
+#
+# Wire timing (byte gaps, answer timeouts) uses rt ticks and real time. Calendar time
+# goes through a Clock so the host simulation can run it `speed` times faster than
+# the wall: a simulated day in about a minute at speed 1440. On a device speed is 1.
+
+import rt
+
+
+class Clock:
+    def __init__(self, speed=1, start_s=None):
+        if speed < 1:
+            raise ValueError("speed must be >= 1")
+        self.speed = speed
+        self._base_s = rt.time_s() if start_s is None else start_s
+        self._base_ticks = rt.ticks_ms()
+        self._elapsed_ms = 0  # real ms since _base_ticks, folded in often enough to survive the wrap
+
+    def _real_elapsed_ms(self):
+        now = rt.ticks_ms()
+        self._elapsed_ms += rt.ticks_diff(now, self._base_ticks)
+        self._base_ticks = now
+        return self._elapsed_ms
+
+    def time_ms(self):
+        """Calendar milliseconds since 1970-01-01 UTC (an int; may be a big int)."""
+        return self._base_s * 1000 + self._real_elapsed_ms() * self.speed
+
+    def time_s(self):
+        """Calendar seconds since 1970-01-01 UTC."""
+        return self.time_ms() // 1000
+
+    def set_time_s(self, epoch_s):
+        """Set the calendar (authenticated time setting is the caller's job)."""
+        self._base_s = epoch_s
+        self._base_ticks = rt.ticks_ms()
+        self._elapsed_ms = 0
+
+    async def sleep_ms(self, calendar_ms):
+        """Sleep for calendar_ms of calendar time."""
+        await rt.sleep_ms(calendar_ms // self.speed if self.speed > 1 else calendar_ms)
+
+    def real_ms(self, calendar_ms):
+        """The real (wire) milliseconds that calendar_ms take at this speed."""
+        return calendar_ms // self.speed
+
+
+def civil_from_epoch_s(epoch_s):
+    """(year, month, day, hour, minute, second, weekday 0=Monday) in UTC, any port epoch."""
+    days, rem = divmod(epoch_s, 86400)
+    hour, rem = divmod(rem, 3600)
+    minute, second = divmod(rem, 60)
+    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
+    # Howard Hinnant's days-to-civil algorithm, valid for the whole proleptic calendar.
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    day_of_year = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * day_of_year + 2) // 153
+    day = day_of_year - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    return year, month, day, hour, minute, second, weekday
+
+
+def iso8601(epoch_s):
+    y, mo, d, h, mi, s, _ = civil_from_epoch_s(epoch_s)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, mo, d, h, mi, s)
