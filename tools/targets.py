@@ -25,11 +25,15 @@ def mpy_cross():
     return local if os.path.exists(local) else shutil.which("mpy-cross") or "mpy-cross"
 
 
+# Build descriptions that live beside the modules but are never deployed or compiled.
+NOT_MODULES = ("manifest.py",)
+
+
 def _py_files(root):
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(files):
-            if name.endswith(".py"):
+            if name.endswith(".py") and name not in NOT_MODULES:
                 yield os.path.join(folder, name)
 
 
@@ -39,6 +43,12 @@ def device_modules():
     for tree in DEVICE_TREES:
         found.extend(os.path.relpath(p, REPO) for p in _py_files(os.path.join(REPO, tree)))
     return found
+
+
+def lib_modules():
+    """(source, path relative to lib/) for every library module: what /lib holds."""
+    root = os.path.join(REPO, "lib")
+    return [(src, os.path.relpath(src, root)) for src in _py_files(root)]
 
 
 def board_sources(board, app):
@@ -62,13 +72,18 @@ def board_sources(board, app):
     return pairs
 
 
-def compile_module(src, dest, arch):
-    """Compile one source to .mpy; returns (dest, None) or (dest, error text)."""
-    os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+def compile_command(src, dest, arch):
+    """The mpy-cross command line that compiles src to dest for arch (None: bytecode only)."""
     cmd = [mpy_cross(), "-O1", "-s", os.path.basename(src)]
     if arch:
         cmd.append("-march=" + arch)
-    cmd += ["-o", dest, src]
+    return cmd + ["-o", dest, src]
+
+
+def compile_module(src, dest, arch):
+    """Compile one source to .mpy; returns (dest, None) or (dest, error text)."""
+    os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+    cmd = compile_command(src, dest, arch)
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         return dest, (done.stderr or done.stdout).strip()
