@@ -1,0 +1,145 @@
+# Host board: the MicroPython unix port (and CPython for tests) with simulated parts.
+#
+# make_hardware(config) reads these keys of config["board"] (all optional):
+#
+#   speed            1        calendar clock speed: calendar time runs this many times faster
+#   start_s          None     calendar start, epoch seconds (None: the wall clock)
+#   storage_dir      "data"   the power-fail-safe store's directory (created if missing)
+#   unique_id        None     chip id: hex digits -> those bytes, other text -> its bytes;
+#                             None: config["meter_id"] as BCD bytes, else b"HOST"
+#   mbus_uart        None     wired M-Bus port: "pty:/dev/pts/N", "tcp:127.0.0.1:PORT" or None
+#   mep_uart         None     MEP port, the same forms
+#   air              None     radio air hub "127.0.0.1:PORT" (None: no radio)
+#   watchdog         True     False: no watchdog (debugging)
+#   rate_hz          4000     sample pairs per real second
+#   pairs_per_block  400      pairs per block (100 ms at 4000 Hz)
+#   adc_bits         24       24: signed counts around 0 (as an ADS131M02); 12: unsigned
+#                             around 2048 (as the RP2040's ADC)
+#   v_per_count      None     calibration; None: the defaults below for adc_bits
+#   i_per_count      None
+#   grid             {}       the simulated grid and load, see waveform.GRID_DEFAULTS
+#                             (v_rms, i_rms, phase_deg, freq_hz, v_harmonics, i_harmonics,
+#                             v_dc_counts, i_dc_counts, noise_counts, load_profile)
+#
+# and config["watchdog_ms"] (default 8000) from the application's own section.
+# ("console" is also under "board" but the application reads it, not the board.)
+#
+# Exit codes, for the simulation that restarts the process: reset() exits 75, a
+# watchdog that was not fed in time 76 (softwdt.py).
+
+import os
+import sys
+import clock
+from micropython import const
+from hostuart import HostUART
+from hostair import HostAir
+from recordingpin import RecordingPin
+from softwdt import SoftWatchdog, EXIT_RESET
+from waveform import WaveformSource
+
+NAME = "host"
+
+# Buses: the wired M-Bus runs 2400 baud 8E1 (EN 13757-2), the MEP port 9600 8N1.
+MBUS_BAUDRATE = const(2400)
+MBUS_PARITY = const(0)  # even
+MEP_BAUDRATE = const(9600)
+
+# Calibration defaults, the same as the device boards' front ends so a recording
+# from either replays here: 24 bit as boards/esp32 (ADS131M02), 12 bit as boards/rp2.
+V_PER_COUNT_24 = 1.432e-4
+I_PER_COUNT_24 = 1.788e-5
+V_PER_COUNT_12 = 0.2659
+I_PER_COUNT_12 = 0.04883
+
+DEFAULT_WATCHDOG_MS = const(8000)
+
+
+class Hardware:
+    """What an application gets (docs/architecture.md, "The hardware contract")."""
+
+    def __init__(self, unique_id, clock, samples, mbus_uart, mep_uart, radio, led, storage_root, watchdog, reset):
+        self.name = NAME
+        self.unique_id = unique_id
+        self.clock = clock
+        self.samples = samples
+        self.mbus_uart = mbus_uart
+        self.mep_uart = mep_uart
+        self.radio = radio
+        self.led = led
+        self.storage_root = storage_root
+        self.watchdog = watchdog
+        self.reset = reset
+
+
+def resetter(exit=None):
+    """hw.reset: the process ends with 75 and the simulation starts it again, as a reboot."""
+
+    def reset():
+        print("reset: exiting with code %d" % EXIT_RESET)
+        (exit or sys.exit)(EXIT_RESET)
+
+    return reset
+
+
+def unique_id_from(config):
+    board = config.get("board") or {}
+    text = board.get("unique_id") or config.get("meter_id")
+    if not text:
+        return b"HOST"
+    text = str(text)
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return text.encode()
+
+
+def make_dirs(path):
+    """mkdir -p (the unix port's os has no makedirs)."""
+    done = "/" if path.startswith("/") else ""
+    for part in path.split("/"):
+        if not part:
+            continue
+        done += part
+        try:
+            os.mkdir(done)
+        except OSError:
+            pass  # exists (or cannot be made: the store reports that when it opens)
+        done += "/"
+    return path
+
+
+def make_samples(board, cal_clock):
+    bits = board.get("adc_bits", 24)
+    return WaveformSource(
+        cal_clock,
+        grid=board.get("grid"),
+        rate_hz=board.get("rate_hz", 4000),
+        pairs_per_block=board.get("pairs_per_block", 400),
+        adc_bits=bits,
+        v_per_count=board.get("v_per_count") or (V_PER_COUNT_12 if bits == 12 else V_PER_COUNT_24),
+        i_per_count=board.get("i_per_count") or (I_PER_COUNT_12 if bits == 12 else I_PER_COUNT_24),
+    )
+
+
+def make_hardware(config, exit=None):
+    """Build the host board's parts from config; exit replaces sys.exit (tests)."""
+    board = config.get("board") or {}
+    cal_clock = clock.Clock(speed=board.get("speed", 1), start_s=board.get("start_s"))
+    mbus = board.get("mbus_uart")
+    mep = board.get("mep_uart")
+    air = board.get("air")
+    watchdog = None
+    if board.get("watchdog", True):
+        watchdog = SoftWatchdog(config.get("watchdog_ms", DEFAULT_WATCHDOG_MS), exit=exit)
+    return Hardware(
+        unique_id=unique_id_from(config),
+        clock=cal_clock,
+        samples=make_samples(board, cal_clock),
+        mbus_uart=HostUART(mbus, baudrate=MBUS_BAUDRATE, parity=MBUS_PARITY) if mbus else None,
+        mep_uart=HostUART(mep, baudrate=MEP_BAUDRATE) if mep else None,
+        radio=HostAir(air) if air else None,
+        led=RecordingPin("metrology led"),
+        storage_root=make_dirs(board.get("storage_dir", "data")),
+        watchdog=watchdog,
+        reset=resetter(exit),
+    )

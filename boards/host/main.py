@@ -1,0 +1,22 @@
+# Host board boot, as main.py on a device: check the config, build the hardware, run the app.
+#
+#   micropython boards/host/main.py --config FILE
+#
+# Exits with the application's code (2: bad configuration), 75 on reset(), 76 when the
+# watchdog was not fed.
+
+import os
+import sys
+
+_main = __file__ if __file__.startswith("/") else os.getcwd() + "/" + __file__
+_repo = _main.rsplit("/", 3)[0]
+for _path in ("lib", "firmware", "boards/host"):
+    sys.path.insert(0, _repo + "/" + _path)
+
+import board  # noqa: E402
+import startup  # noqa: E402
+
+if len(sys.argv) != 3 or sys.argv[1] != "--config":
+    print("usage: micropython boards/host/main.py --config FILE")
+    sys.exit(startup.EXIT_BAD_CONFIG)
+sys.exit(startup.boot(board.make_hardware, sys.argv[2]))

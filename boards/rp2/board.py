@@ -1,0 +1,153 @@
+# Raspberry Pi Pico / Pico W (RP2040) board: pin and bus map, calibration defaults, make_hardware().
+#
+# make_hardware(config) reads these keys of config["board"] (all optional):
+#
+#   rate_hz          4000   sample pairs per second (the ADC converts at twice that)
+#   pairs_per_block  400    pairs per block (100 ms at 4000 Hz)
+#   v_per_count      None   calibration; None: the front-end defaults below
+#   i_per_count      None
+#   samples          True   False: no metering front end (an MEP device)
+#   radio            True   False: no CC1101 fitted
+#   led_pin          "LED"  the metrology LED ("LED" is GP25 on a Pico, the CYW43's on a Pico W)
+#
+# and config["watchdog_ms"] (default 8000, at most 8388: the RP2040 watchdog's limit).
+# A radio that is enabled but does not answer is reported and left out (None).
+#
+# Every pin used is free on the Pico W too (its radio takes GP23, GP24, GP25, GP29).
+
+import os
+import machine
+from machine import Pin, SPI, UART, ADC
+import rp2
+import clock
+from micropython import const
+from adc_dma import ADCSampler
+from drivers.cc1101 import CC1101
+from drivers.uartstream import AsyncUART
+
+NAME = "rp2"
+
+# Wired M-Bus master (EN 13757-2: 2400 baud 8E1) on UART0, through an M-Bus level shifter.
+MBUS_UART_ID = const(0)
+MBUS_TX_PIN = const(0)  # GP0
+MBUS_RX_PIN = const(1)  # GP1
+MBUS_BAUDRATE = const(2400)
+# MEP port (9600 8N1) on UART1.
+MEP_UART_ID = const(1)
+MEP_TX_PIN = const(4)  # GP4
+MEP_RX_PIN = const(5)  # GP5
+MEP_BAUDRATE = const(9600)
+UART_RXBUF_BYTES = const(512)  # a whole 261-byte M-Bus frame and then some
+
+# CC1101 radio on SPI0. CC1101: 10 MHz max, 6.5 MHz for bursts.
+RADIO_SPI_ID = const(0)
+RADIO_SCK_PIN = const(18)  # GP18
+RADIO_MOSI_PIN = const(19)  # GP19
+RADIO_MISO_PIN = const(16)  # GP16
+RADIO_CS_PIN = const(17)  # GP17
+RADIO_GDO0_PIN = const(20)  # GP20
+RADIO_SPI_HZ = const(5_000_000)
+
+# Metering inputs on the RP2040's ADC: voltage on ADC0, current on ADC1.
+VOLTAGE_ADC_PIN = const(26)  # GP26 = ADC0
+CURRENT_ADC_PIN = const(27)  # GP27 = ADC1
+
+LED_PIN = "LED"
+
+# Calibration defaults for the reference front end: 12 bits over 3.3 V, both inputs
+# biased at 1.65 V (mid-scale); voltage through a 330:1 divider, current from a
+# 2000:1 current transformer into a 33 Ohm burden (+-100 A peak full scale).
+ADC_VOLTS_PER_COUNT = 3.3 / 4096
+VOLTAGE_DIVIDER_RATIO = const(330)
+CT_RATIO = const(2000)
+BURDEN_OHM = const(33)
+V_PER_COUNT = ADC_VOLTS_PER_COUNT * VOLTAGE_DIVIDER_RATIO
+I_PER_COUNT = ADC_VOLTS_PER_COUNT * CT_RATIO / BURDEN_OHM
+
+DEFAULT_RATE_HZ = const(4000)
+DEFAULT_PAIRS_PER_BLOCK = const(400)
+DEFAULT_WATCHDOG_MS = const(8000)
+MAX_WATCHDOG_MS = const(8388)
+STORAGE_ROOT = "/data"
+
+
+class Hardware:
+    """What an application gets (docs/architecture.md, "The hardware contract")."""
+
+    def __init__(self, unique_id, clock, samples, mbus_uart, mep_uart, radio, led, storage_root, watchdog, reset):
+        self.name = NAME
+        self.unique_id = unique_id
+        self.clock = clock
+        self.samples = samples
+        self.mbus_uart = mbus_uart
+        self.mep_uart = mep_uart
+        self.radio = radio
+        self.led = led
+        self.storage_root = storage_root
+        self.watchdog = watchdog
+        self.reset = reset
+
+
+def make_samples(board, cal_clock):
+    if not board.get("samples", True):
+        return None
+    # machine.ADC powers the ADC up and turns the pins' digital input off; the sampler
+    # then drives the ADC's registers itself.
+    ADC(Pin(VOLTAGE_ADC_PIN))
+    ADC(Pin(CURRENT_ADC_PIN))
+    return ADCSampler(
+        machine.mem32,
+        rp2.DMA(),
+        rp2.DMA(),
+        rate_hz=board.get("rate_hz", DEFAULT_RATE_HZ),
+        pairs_per_block=board.get("pairs_per_block", DEFAULT_PAIRS_PER_BLOCK),
+        v_per_count=board.get("v_per_count") or V_PER_COUNT,
+        i_per_count=board.get("i_per_count") or I_PER_COUNT,
+        clock=cal_clock,
+    )
+
+
+def make_radio(board):
+    if not board.get("radio", True):
+        return None
+    spi = SPI(RADIO_SPI_ID, baudrate=RADIO_SPI_HZ, polarity=0, phase=0,
+              sck=Pin(RADIO_SCK_PIN), mosi=Pin(RADIO_MOSI_PIN), miso=Pin(RADIO_MISO_PIN))
+    radio = CC1101(spi, Pin(RADIO_CS_PIN, Pin.OUT, value=1), Pin(RADIO_GDO0_PIN, Pin.IN))
+    radio.reset()
+    if not radio.present():
+        print("board: no CC1101 answering on SPI0; radio = None")
+        return None
+    radio.configure()
+    return radio
+
+
+def make_uart(uart_id, baudrate, parity, tx_pin, rx_pin):
+    uart = UART(uart_id, baudrate=baudrate, bits=8, parity=parity, stop=1,
+                tx=Pin(tx_pin), rx=Pin(rx_pin), rxbuf=UART_RXBUF_BYTES, timeout=0)
+    return AsyncUART(uart)
+
+
+def make_storage(path=STORAGE_ROOT):
+    try:
+        os.stat(path)
+    except OSError:
+        os.mkdir(path)
+    return path
+
+
+def make_hardware(config):
+    board = config.get("board") or {}
+    cal_clock = clock.Clock(speed=1)
+    watchdog_ms = min(MAX_WATCHDOG_MS, config.get("watchdog_ms", DEFAULT_WATCHDOG_MS))
+    return Hardware(
+        unique_id=machine.unique_id(),
+        clock=cal_clock,
+        samples=make_samples(board, cal_clock),
+        mbus_uart=make_uart(MBUS_UART_ID, MBUS_BAUDRATE, 0, MBUS_TX_PIN, MBUS_RX_PIN),  # parity 0: even
+        mep_uart=make_uart(MEP_UART_ID, MEP_BAUDRATE, None, MEP_TX_PIN, MEP_RX_PIN),
+        radio=make_radio(board),
+        led=Pin(board.get("led_pin", LED_PIN), Pin.OUT, value=0),
+        storage_root=make_storage(),
+        watchdog=machine.WDT(timeout=watchdog_ms),
+        reset=machine.reset,
+    )

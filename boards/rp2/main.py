@@ -1,0 +1,5 @@
+# Boot: check /config.json, build the hardware, run the application it names.
+import board
+import startup
+
+startup.boot(board.make_hardware, "/config.json")
