@@ -237,16 +237,19 @@ def validate(data, schema):
     return _check(schema, data, "")
 
 
-def load(path, schema):
-    """Read the JSON file at `path` and validate it; ConfigError names the file on I/O
-    and syntax errors."""
+def read_json(path):
+    """The JSON document at `path`; ConfigError names the file on I/O and syntax errors."""
     try:
         with open(path) as file:
             text = file.read()
     except OSError as exc:
         raise ConfigError(path, "cannot read the file (%s)" % exc)
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except ValueError as exc:  # CPython's JSONDecodeError and UnicodeError are ValueErrors
         raise ConfigError(path, "not valid JSON (%s)" % exc)
-    return validate(data, schema)
+
+
+def load(path, schema):
+    """Read the JSON file at `path` and validate it against `schema`."""
+    return validate(read_json(path), schema)

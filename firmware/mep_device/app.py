@@ -1,0 +1,41 @@
+# The MEP device: one task per concern under the supervisor. This issue gives it the
+# skeleton and a status task; the MEP link master and the example applications
+# (in-home display, thermostat) join it as tasks of their own.
+
+import status
+import startup
+from supervisor import Supervisor, run_app
+from mep_device.config import SCHEMA  # noqa: F401  (startup.boot checks the config with it)
+
+_STALL_MARGIN_MS = 5000
+
+
+class MEPDevice:
+    def __init__(self, hw, cfg, log):
+        self.hw = hw
+        self.cfg = cfg
+        self.log = log.tagged("mep_device")
+        self.started_s = hw.clock.time_s()
+        self.supervisor = Supervisor(watchdog=hw.watchdog, log=log)
+
+    def build(self):
+        report_ms = self.cfg["report"]["interval_s"] * 1000
+        self.supervisor.add("status", self.status_task, self.hw.clock.real_ms(report_ms) * 2 + _STALL_MARGIN_MS)
+        self.log.info("MEP device on %s", self.hw.name)
+        return self.supervisor
+
+    async def status_task(self, progress):
+        clock = self.hw.clock
+        interval_ms = self.cfg["report"]["interval_s"] * 1000
+        while True:
+            await clock.sleep_ms(interval_ms)
+            now_s = clock.time_s()
+            status.emit("device", {"t": now_s, "uptime_s": now_s - self.started_s, "tasks": self.supervisor.status()})
+            progress()
+
+
+def main(hw, cfg):
+    """Run the MEP device until stopped; cfg was checked against SCHEMA (startup.boot does it)."""
+    log = startup.open_log(hw, cfg)
+    run_app(MEPDevice(hw, cfg, log).build(), log)
+    return 0

@@ -1,0 +1,104 @@
+# The meter: wires the hardware, the metrology and the energy registers into one
+# task per concern and runs them under the supervisor.
+#
+#   metrology   sample blocks -> readings once per period -> energy registers
+#   registers   checkpoints the registers every checkpoint_s and at shutdown
+#   report      readings, registers and task health as status lines
+
+import status
+import store
+import startup
+from supervisor import Supervisor, run_app
+from meter.config import SCHEMA  # noqa: F401  (startup.boot checks the config with it)
+from meter.metrology import Metrology
+from meter.registers import EnergyRegisters
+
+# Real time a task may go without progress before the watchdog starves, on top of
+# its own period (scheduling jitter, slow flash writes).
+_STALL_MARGIN_MS = 5000
+
+
+class Meter:
+    def __init__(self, hw, cfg, log):
+        self.hw = hw
+        self.cfg = cfg
+        self.log = log.tagged("meter")
+        samples = hw.samples
+        m = cfg["metrology"]
+        v_per_count = m["v_per_count"] or samples.v_per_count
+        i_per_count = m["i_per_count"] or samples.i_per_count
+        blocks = max(1, (m["period_ms"] * samples.rate_hz) // (1000 * samples.pairs_per_block))
+        self.metrology = Metrology(samples.rate_hz, blocks * samples.pairs_per_block, v_per_count, i_per_count)
+        self.period_real_ms = blocks * samples.pairs_per_block * 1000 // samples.rate_hz
+        self.registers = EnergyRegisters(store.AtomicRecord(hw.storage_root + "/registers"))
+        self.periods = 0
+        self.supervisor = Supervisor(watchdog=hw.watchdog, log=log)
+
+    def build(self):
+        clock = self.hw.clock
+        sup = self.supervisor
+        sup.add("metrology", self.metrology_task, self.period_real_ms * 2 + _STALL_MARGIN_MS)
+        checkpoint_ms = self.cfg["metrology"]["checkpoint_s"] * 1000
+        sup.add("registers", self.registers_task, clock.real_ms(checkpoint_ms) * 2 + _STALL_MARGIN_MS)
+        report_ms = self.cfg["report"]["interval_s"] * 1000
+        sup.add("report", self.report_task, clock.real_ms(report_ms) * 2 + _STALL_MARGIN_MS)
+        self.log.info(
+            "meter %s on %s: %d Hz, %d pairs per period, registers %d/%d Wh",
+            self.cfg["meter_id"],
+            self.hw.name,
+            self.hw.samples.rate_hz,
+            self.metrology.pairs_per_period,
+            self.registers.import_wh,
+            self.registers.export_wh,
+        )
+        return sup
+
+    async def metrology_task(self, progress):
+        samples = self.hw.samples
+        clock = self.hw.clock
+        samples.start()
+        last_ms = clock.time_ms()
+        try:
+            while True:
+                block = await samples.read_block()
+                if self.metrology.add_block(block):
+                    now_ms = clock.time_ms()
+                    # Energy over the calendar time the period stands for.
+                    self.registers.add_power(self.metrology.readings.p_w, now_ms - last_ms)
+                    last_ms = now_ms
+                    self.periods += 1
+                    progress()
+        finally:
+            samples.stop()
+
+    async def registers_task(self, progress):
+        checkpoint_ms = self.cfg["metrology"]["checkpoint_s"] * 1000
+        try:
+            while True:
+                await self.hw.clock.sleep_ms(checkpoint_ms)
+                self.registers.checkpoint()
+                progress()
+        finally:
+            # Shutdown (cancellation) also checkpoints, so a clean stop loses nothing.
+            self.registers.checkpoint()
+
+    async def report_task(self, progress):
+        clock = self.hw.clock
+        interval_ms = self.cfg["report"]["interval_s"] * 1000
+        while True:
+            await clock.sleep_ms(interval_ms)
+            fields = self.metrology.readings.as_dict()
+            fields.update(self.registers.as_dict())
+            fields["t"] = clock.time_s()
+            fields["periods"] = self.periods
+            status.emit("reading", fields)
+            status.emit("tasks", {"tasks": self.supervisor.status()})
+            progress()
+
+
+def main(hw, cfg):
+    """Run the meter until stopped; cfg was checked against SCHEMA (startup.boot does it)."""
+    log = startup.open_log(hw, cfg)
+    meter = Meter(hw, cfg, log)
+    run_app(meter.build(), log)
+    return 0

@@ -1,0 +1,134 @@
+# The meter application: configuration at boot, metrology maths, energy registers,
+# and the whole app running its tasks on the host board.
+import io
+import math
+from array import array
+
+import board
+import rt
+import store
+import support
+from log import Log, ConsoleSink
+from meter import app
+from meter.metrology import Metrology
+from meter.registers import EnergyRegisters
+
+
+def sine_block(pairs, rate_hz, freq_hz, v_peak, i_peak, phase_rad, start_pair, v_dc=0, i_dc=0):
+    block = array("i", bytes(8 * pairs))
+    w = 2 * math.pi * freq_hz / rate_hz
+    for k in range(pairs):
+        n = start_pair + k
+        block[2 * k] = int(round(v_dc + v_peak * math.sin(w * n)))
+        block[2 * k + 1] = int(round(i_dc + i_peak * math.sin(w * n - phase_rad)))
+    return block
+
+
+def test_metrology_readings_from_an_ideal_wave_with_dc_offset():
+    rate_hz, pairs = 4000, 400
+    m = Metrology(rate_hz, 4000, v_per_count=0.01, i_per_count=0.001)
+    done = False
+    n = 0
+    while not done:
+        # 230 V rms and 5 A rms at 60 degrees lag on a 50 Hz grid, offsets the sums must remove.
+        block = sine_block(pairs, rate_hz, 50.0, 230 * 2**0.5 / 0.01, 5 * 2**0.5 / 0.001, math.pi / 3, n, 2048, -300)
+        n += pairs
+        done = m.add_block(block)
+    r = m.readings
+    assert abs(r.vrms - 230) < 0.01
+    assert abs(r.irms - 5) < 0.001
+    assert abs(r.p_w - 575) < 0.5  # 230 * 5 * cos 60
+    assert abs(r.pf - 0.5) < 0.001
+    assert abs(r.freq_hz - 50) < 0.01
+    assert r.pairs == 4000
+
+
+def test_registers_carry_the_remainder_and_persist():
+    folder = support.tmpdir("reg")
+    regs = EnergyRegisters(store.AtomicRecord(folder + "/registers"))
+    for _ in range(7200):
+        regs.add_power(1000.0, 1000)  # 1 kW for 1 s, 7200 times: exactly 2 kWh
+    regs.add_power(-360.0, 10_000)  # 1 Wh export
+    assert regs.import_wh == 2000
+    assert regs.export_wh == 1
+    regs.add_power(1.0, 1800_000)  # half a Wh: carried, not lost
+    assert regs.import_wh == 2000
+    regs.checkpoint()
+    again = EnergyRegisters(store.AtomicRecord(folder + "/registers"))
+    again.add_power(1.0, 1800_000)  # the other half, after a restart
+    assert again.import_wh == 2001
+    assert again.export_wh == 1
+    support.rmtree(folder)
+
+
+def test_registers_refuse_to_checkpoint_a_smaller_value():
+    folder = support.tmpdir("reg")
+    regs = EnergyRegisters(store.AtomicRecord(folder + "/registers"))
+    regs.add_power(3600.0, 10_000)
+    regs.checkpoint()
+    regs.import_wh -= 1
+    support.raises(ValueError, regs.checkpoint)
+    support.rmtree(folder)
+
+
+def host_config(folder, **metrology):
+    return {
+        "app": "meter",
+        "meter_id": "12345678",
+        "metrology": dict({"period_ms": 200, "checkpoint_s": 10}, **metrology),
+        "report": {"interval_s": 1},
+        "board": {"storage_dir": folder, "speed": 100, "watchdog": False, "pairs_per_block": 200},
+    }
+
+
+def test_bad_configuration_names_the_key_and_starts_nothing():
+    from config import ConfigError
+    from startup import check_config
+    from meter.config import SCHEMA
+
+    folder = support.tmpdir("cfg")
+    config = host_config(folder, period_ms="fast")
+    assert support.raises(ConfigError, check_config, config, SCHEMA).key == "metrology.period_ms"
+    config = host_config(folder)
+    config["meter_idd"] = "1"
+    assert support.raises(ConfigError, check_config, config, SCHEMA).key == "meter_idd"
+    del config["meter_idd"]
+    del config["meter_id"]
+    assert support.raises(ConfigError, check_config, config, SCHEMA).key == "meter_id"
+    support.rmtree(folder)
+
+
+def test_meter_tasks_measure_register_and_checkpoint_on_the_host_board():
+    folder = support.tmpdir("meter")
+    config = host_config(folder)
+    hw = board.make_hardware(config)
+    from startup import check_config
+    from meter.config import SCHEMA
+
+    cfg = check_config(config, SCHEMA)
+    out = io.StringIO()
+    meter = app.Meter(hw, cfg, Log([ConsoleSink(out)]))
+    sup = meter.build()
+
+    async def run_for(ms):
+        async def stop_later():
+            await rt.sleep_ms(ms)
+            sup.stop()
+
+        import asyncio
+
+        stopper = asyncio.create_task(stop_later())
+        await sup.run()
+        await stopper
+
+    support.run(run_for(1500))
+    r = meter.metrology.readings
+    assert meter.periods >= 3
+    assert 200 < r.vrms < 260 and 45 < r.freq_hz < 55 and r.p_w > 0
+    assert meter.registers.import_wh > 0  # 1.5 s at x100 with a few hundred watts
+    status = sup.status()
+    assert all(s["restarts"] == 0 for s in status.values()), status
+    # Stopping checkpointed the registers: a new meter on the same storage resumes them.
+    resumed = EnergyRegisters(store.AtomicRecord(folder + "/registers"))
+    assert resumed.import_wh == meter.registers.import_wh
+    support.rmtree(folder)

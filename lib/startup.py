@@ -1,0 +1,65 @@
+# What every board does at boot, and what both applications do first: read and
+# check the configuration, pick the application it names, then build the hardware
+# and open the logger (console plus the power-fail-safe system log).
+#
+# The configuration is checked before make_hardware() runs, because that arms the
+# hardware watchdog: a bad config.json must stop at a clear message, not reboot the
+# board every watchdog period.
+
+import config
+import log
+import store
+
+APPS = ("meter", "mep_device")
+EXIT_BAD_CONFIG = 2
+
+# The system log: 4 segments of 4 KiB, oldest entries rotated out first.
+SYSLOG_SEGMENT_BYTES = 4096
+SYSLOG_SEGMENTS = 4
+
+
+def app_module(name):
+    """The application package's app module (meter.app or mep_device.app)."""
+    if name not in APPS:
+        raise config.ConfigError("app", "must be one of %s, got %r" % (", ".join(APPS), name))
+    return getattr(__import__(name + ".app"), "app")
+
+
+def check_config(raw, schema):
+    """Validate everything but the "board" section, which belongs to the board module.
+
+    Returns the checked config (defaults filled in), or raises config.ConfigError.
+    """
+    if not isinstance(raw, dict):
+        raise config.ConfigError("", "must be a JSON object")
+    app_part = {}
+    for key in raw:
+        if key != "board":
+            app_part[key] = raw[key]
+    checked = config.validate(app_part, schema)
+    board = raw.get("board", {})
+    if not isinstance(board, dict):
+        raise config.ConfigError("board", "must be an object")
+    checked["board"] = board
+    return checked
+
+
+def boot(make_hardware, config_path):
+    """Load config_path, build the hardware, run the app; returns the process exit code."""
+    try:
+        raw = config.read_json(config_path)
+        app = app_module(raw.get("app") if isinstance(raw, dict) else None)
+        cfg = check_config(raw, app.SCHEMA)
+    except config.ConfigError as exc:
+        print(exc)
+        return EXIT_BAD_CONFIG
+    return app.main(make_hardware(cfg), cfg)
+
+
+def open_log(hw, cfg):
+    """The application's logger: console lines (JSON for the simulation) and the system log ring."""
+    console_format = cfg["board"].get("console", "text")
+    sinks = [log.JsonSink() if console_format == "json" else log.ConsoleSink()]
+    ring = store.Ring(hw.storage_root + "/syslog", SYSLOG_SEGMENT_BYTES, SYSLOG_SEGMENTS)
+    sinks.append(log.RingSink(ring))
+    return log.Log(sinks, log.level_from_name(cfg["log_level"]), clock=hw.clock)

@@ -1,0 +1,447 @@
+#!/usr/bin/env python3
+"""Host simulation: the meter and the MEP device as MicroPython unix processes.
+
+    python tools/sim.py [--seconds S] [--speed X] [--out DIR] [--fresh]
+
+Starts each firmware on the host board under the MicroPython unix port with a heap
+cap, connects them (a pty pair relayed by this process for the MEP link, a pty for
+the wired M-Bus, a loopback TCP hub for the radio air), shows a live view of their
+status lines and leaves its outputs in DIR:
+
+    meter.log, mep_device.log    everything each process printed
+    readings.jsonl               the meter's readings, one JSON object per line
+    events.jsonl                 warnings and errors from both processes, restarts
+    telegrams.hex                every wireless telegram put on the air (hex, L-field first)
+    summary.json                 counts at the end of the run
+    meter/, mep_device/          each device's config.json and storage (kept across runs)
+
+Runs until Ctrl-C, or for S wall-clock seconds and then exits 0. --speed X runs the
+devices' calendar clocks X times faster (1440: a simulated day in a minute).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+import tty
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOST_MAIN = os.path.join(REPO, "boards", "host", "main.py")
+
+# Exit codes of the host board (boards/host/board.py): a reset asked for by the firmware,
+# and a watchdog that was not fed. Any exit is followed by a restart, as on a board.
+EXIT_RESET = 75
+EXIT_WATCHDOG = 76
+RESTART_DELAY_S = 1.0
+STOP_GRACE_S = 3.0
+
+METER_ID = "12345678"
+
+
+def find_micropython():
+    local = os.path.join(os.path.dirname(sys.executable), "micropython")
+    found = local if os.path.exists(local) else shutil.which("micropython")
+    if not found:
+        sys.exit("sim: the MicroPython unix port is not installed (make setup installs it)")
+    return found
+
+
+class Outputs:
+    """The files the simulation leaves in --out."""
+
+    def __init__(self, out_dir):
+        self.dir = out_dir
+        os.makedirs(out_dir, exist_ok=True)
+        self.readings = open(os.path.join(out_dir, "readings.jsonl"), "a")
+        self.events = open(os.path.join(out_dir, "events.jsonl"), "a")
+        self.telegrams = open(os.path.join(out_dir, "telegrams.hex"), "a")
+
+    def event(self, source, fields):
+        fields = dict(fields, source=source, wall=round(time.time(), 3))
+        self.events.write(json.dumps(fields) + "\n")
+        self.events.flush()
+
+    def close(self):
+        for f in (self.readings, self.events, self.telegrams):
+            f.close()
+
+
+class PtyLink:
+    """Two pty pairs whose masters this process relays: a serial cable between two devices.
+
+    The simulation keeps the slave ends open too, so a device that restarts finds its
+    port as it left it and the relay never sees a hang-up.
+    """
+
+    def __init__(self, name):
+        self.name = name
+        self.a_master, self.a_slave = os.openpty()
+        self.b_master, self.b_slave = os.openpty()
+        for fd in (self.a_slave, self.b_slave):
+            tty.setraw(fd)
+        self.a_path = os.ttyname(self.a_slave)
+        self.b_path = os.ttyname(self.b_slave)
+        self.bytes_a_to_b = 0
+        self.bytes_b_to_a = 0
+
+    def start(self, loop):
+        loop.add_reader(self.a_master, self._relay, self.a_master, self.b_master, True)
+        loop.add_reader(self.b_master, self._relay, self.b_master, self.a_master, False)
+
+    def _relay(self, src, dst, a_to_b):
+        try:
+            data = os.read(src, 4096)
+        except OSError:
+            return
+        os.write(dst, data)
+        if a_to_b:
+            self.bytes_a_to_b += len(data)
+        else:
+            self.bytes_b_to_a += len(data)
+
+    def close(self, loop):
+        for fd in (self.a_master, self.b_master):
+            loop.remove_reader(fd)
+        for fd in (self.a_master, self.a_slave, self.b_master, self.b_slave):
+            os.close(fd)
+
+
+class PtyPort:
+    """One pty pair: the device gets the slave, the simulation the master (a bus to attach)."""
+
+    def __init__(self, name):
+        self.name = name
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        self.path = os.ttyname(self.slave)
+        self.bytes_in = 0
+
+    def start(self, loop):
+        loop.add_reader(self.master, self._drain)
+
+    def _drain(self):
+        try:
+            self.bytes_in += len(os.read(self.master, 4096))
+        except OSError:
+            pass
+
+    def close(self, loop):
+        loop.remove_reader(self.master)
+        os.close(self.master)
+        os.close(self.slave)
+
+
+class AirHub:
+    """The radio air: a loopback TCP hub. Each frame is a 2-byte big-endian length + bytes.
+
+    Every frame is written to telegrams.hex and passed on to every other client (the
+    head-end, once there is one).
+    """
+
+    def __init__(self, outputs):
+        self.outputs = outputs
+        self.clients = set()
+        self.frames = 0
+        self.port = None
+        self.server = None
+
+    async def start(self):
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _client(self, reader, writer):
+        self.clients.add(writer)
+        try:
+            while True:
+                header = await reader.readexactly(2)
+                frame = await reader.readexactly(int.from_bytes(header, "big"))
+                self.frames += 1
+                self.outputs.telegrams.write(frame.hex().upper() + "\n")
+                self.outputs.telegrams.flush()
+                for other in list(self.clients):
+                    if other is not writer:
+                        other.write(header + frame)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self.clients.discard(writer)
+            writer.close()
+
+    def close(self):
+        if self.server:
+            self.server.close()
+
+
+class Device:
+    """One firmware process on the host board, restarted whenever it exits."""
+
+    def __init__(self, name, micropython, heap, config, outputs, on_status):
+        self.name = name
+        self.micropython = micropython
+        self.heap = heap
+        self.dir = os.path.join(outputs.dir, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.config_path = os.path.join(self.dir, "config.json")
+        with open(self.config_path, "w") as f:
+            json.dump(config, f, indent=2)
+        self.outputs = outputs
+        self.on_status = on_status
+        self.log = open(os.path.join(outputs.dir, name + ".log"), "a")
+        self.proc = None
+        self.starts = 0
+        self.exits = []
+        self.stopping = False
+
+    def argv(self):
+        return [self.micropython, "-X", "heapsize=" + self.heap, HOST_MAIN, "--config", self.config_path]
+
+    async def run(self):
+        while not self.stopping:
+            self.starts += 1
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=REPO
+            )
+            while True:
+                line = await self.proc.stdout.readline()
+                if not line:
+                    break
+                self._line(line.decode("utf-8", "replace").rstrip("\n"))
+            code = await self.proc.wait()
+            self.exits.append(code)
+            if self.stopping:
+                break
+            why = {EXIT_RESET: "reset", EXIT_WATCHDOG: "watchdog"}.get(code, "exit code %d" % code)
+            self.outputs.event(self.name, {"kind": "restart", "why": why})
+            self.on_status(self.name, {"kind": "restart", "why": why})
+            await asyncio.sleep(RESTART_DELAY_S)
+
+    def _line(self, text):
+        self.log.write(text + "\n")
+        self.log.flush()
+        if text.startswith("{"):
+            try:
+                fields = json.loads(text)
+            except ValueError:
+                return
+            if isinstance(fields, dict):
+                self.on_status(self.name, fields)
+
+    async def stop(self):
+        """Ctrl-C for the firmware (it checkpoints and stops), then a kill if it lingers."""
+        self.stopping = True
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        proc.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_GRACE_S)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    def close(self):
+        self.log.close()
+
+
+class LiveView:
+    """What the devices are doing: the latest reading, device status, recent events."""
+
+    def __init__(self, outputs, speed):
+        self.outputs = outputs
+        self.speed = speed
+        self.reading = None
+        self.device = None
+        self.tasks = {}
+        self.events = []
+        self.readings = 0
+        self.tty = sys.stdout.isatty()
+        self.lines_drawn = 0
+
+    def on_status(self, source, fields):
+        kind = fields.get("kind")
+        if kind == "reading":
+            self.reading = fields
+            self.readings += 1
+            self.outputs.readings.write(json.dumps(fields) + "\n")
+            self.outputs.readings.flush()
+        elif kind == "device":
+            self.device = fields
+        elif kind == "tasks":
+            self.tasks[source] = fields.get("tasks", {})
+        elif kind == "log" or kind == "restart":
+            level = fields.get("level", "warn")
+            if kind == "restart" or level in ("warn", "error"):
+                self.outputs.event(source, fields)
+                self.events.append("%s %s %s" % (source, fields.get("tag", kind), fields.get("msg", fields.get("why"))))
+                self.events = self.events[-4:]
+            if not self.tty and kind == "log":
+                print("[%s] %s %s %s" % (source, level, fields.get("tag", ""), fields.get("msg", "")), flush=True)
+
+    def lines(self, elapsed_s):
+        r = self.reading
+        if r:
+            meter = "meter %s  %.1f V  %.3f A  %.1f W  PF %.3f  %.2f Hz  import %d Wh  export %d Wh" % (
+                iso(r.get("t", 0)), r["vrms"], r["irms"], r["p_w"], r["pf"], r["freq_hz"],
+                r["import_wh"], r["export_wh"],
+            )
+        else:
+            meter = "meter: starting"
+        d = self.device
+        device = "mep_device uptime %ds" % d["uptime_s"] if d else "mep_device: starting"
+        head = "sim %5.0fs wall  speed x%g  readings %d" % (elapsed_s, self.speed, self.readings)
+        return [head, meter, device] + ["  ! " + e for e in self.events]
+
+    def draw(self, elapsed_s):
+        lines = self.lines(elapsed_s)
+        if self.tty:
+            if self.lines_drawn:
+                sys.stdout.write("\x1b[%dA" % self.lines_drawn)
+            sys.stdout.write("".join("\x1b[2K" + line[:160] + "\n" for line in lines))
+            self.lines_drawn = len(lines)
+        else:
+            print(" | ".join(lines[:3]), flush=True)
+
+
+def iso(epoch_s):
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_s))
+
+
+def meter_config(args, storage_dir, air_port, mbus_path, mep_path):
+    return {
+        "app": "meter",
+        "meter_id": METER_ID,
+        "log_level": "info",
+        "watchdog_ms": 8000,
+        "metrology": {"period_ms": 1000, "checkpoint_s": 300},
+        "report": {"interval_s": max(1, int(args.speed))},
+        "board": {
+            "speed": args.speed,
+            "console": "json",
+            "storage_dir": storage_dir,
+            "air": "127.0.0.1:%d" % air_port,
+            "mbus_uart": "pty:" + mbus_path,
+            "mep_uart": "pty:" + mep_path,
+            "unique_id": METER_ID,
+        },
+    }
+
+
+def mep_device_config(args, storage_dir, mep_path):
+    return {
+        "app": "mep_device",
+        "log_level": "info",
+        "watchdog_ms": 8000,
+        "report": {"interval_s": max(1, int(args.speed))},
+        "board": {
+            "speed": args.speed,
+            "console": "json",
+            "storage_dir": storage_dir,
+            "air": None,
+            "mbus_uart": None,
+            "mep_uart": "pty:" + mep_path,
+            "unique_id": "87654321",
+        },
+    }
+
+
+async def simulate(args):
+    micropython = find_micropython()
+    if args.fresh and os.path.isdir(args.out):
+        shutil.rmtree(args.out)
+    outputs = Outputs(args.out)
+    loop = asyncio.get_running_loop()
+    view = LiveView(outputs, args.speed)
+
+    air = AirHub(outputs)
+    await air.start()
+    mep_link = PtyLink("mep")
+    mep_link.start(loop)
+    mbus = PtyPort("mbus")
+    mbus.start(loop)
+
+    meter = Device(
+        "meter", micropython, args.heap,
+        meter_config(args, os.path.join(args.out, "meter", "data"), air.port, mbus.path, mep_link.a_path),
+        outputs, view.on_status,
+    )
+    devices = [meter]
+    if not args.no_mep_device:
+        devices.append(Device(
+            "mep_device", micropython, args.heap,
+            mep_device_config(args, os.path.join(args.out, "mep_device", "data"), mep_link.b_path),
+            outputs, view.on_status,
+        ))
+    runs = [asyncio.create_task(d.run()) for d in devices]
+
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    started = time.monotonic()
+    redraw_s = 1.0 if view.tty else 5.0
+    next_draw = started + redraw_s
+    deadline = started + args.seconds if args.seconds else None
+    while not stop.is_set():
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            break
+        wake = next_draw if deadline is None else min(next_draw, deadline)
+        try:
+            await asyncio.wait_for(stop.wait(), max(0.0, wake - now))
+        except asyncio.TimeoutError:
+            pass
+        if time.monotonic() >= next_draw:
+            view.draw(time.monotonic() - started)
+            next_draw += redraw_s
+    view.draw(time.monotonic() - started)
+
+    for d in devices:
+        await d.stop()
+    for run in runs:
+        run.cancel()
+    await asyncio.gather(*runs, return_exceptions=True)
+    air.close()
+    mep_link.close(loop)
+    mbus.close(loop)
+
+    summary = {
+        "wall_s": round(time.monotonic() - started, 1),
+        "speed": args.speed,
+        "readings": view.readings,
+        "last_reading": view.reading,
+        "telegrams": air.frames,
+        "mep_bytes": {"meter_to_device": mep_link.bytes_a_to_b, "device_to_meter": mep_link.bytes_b_to_a},
+        "devices": {d.name: {"starts": d.starts, "exit_codes": d.exits} for d in devices},
+    }
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    for d in devices:
+        d.close()
+    outputs.close()
+    print("sim: stopped after %.0f s; outputs in %s" % (summary["wall_s"], args.out))
+    return 0
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=0, help="stop after S wall-clock seconds (0: until Ctrl-C)")
+    parser.add_argument("--speed", type=int, default=60, help="calendar time runs X times faster (default 60)")
+    parser.add_argument("--out", default=os.path.join(REPO, "sim-out"), help="where outputs and logs go")
+    parser.add_argument("--heap", default="512K", help="MicroPython heap cap per device (default 512K)")
+    parser.add_argument("--fresh", action="store_true", help="wipe --out first (devices start unprovisioned)")
+    parser.add_argument("--no-mep-device", action="store_true", help="run the meter alone")
+    args = parser.parse_args(argv)
+    if args.speed < 1:
+        parser.error("--speed must be at least 1")
+    return args
+
+
+def main(argv=None):
+    return asyncio.run(simulate(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
