@@ -62,3 +62,52 @@ def test_sim_refuses_a_speed_below_one():
     done = subprocess.run([sys.executable, SIM, "--speed", "0"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "--speed" in done.stderr
+
+
+def test_air_hub_logs_and_forwards_frames_and_bounds_what_it_buffers():
+    import asyncio
+    import sim
+
+    out = support.tmpdir("air")
+
+    async def main():
+        outputs = sim.Outputs(out)
+        hub = sim.AirHub(outputs)
+        hub.MAX_BUFFERED_BYTES = 1024
+        await hub.start()
+        _, sender = await asyncio.open_connection("127.0.0.1", hub.port)
+        import socket
+
+        small = socket.socket()
+        small.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills up fast once unread
+        small.connect(("127.0.0.1", hub.port))
+        listener, listener_w = await asyncio.open_connection(sock=small)
+        await asyncio.sleep(0.05)
+        frame = bytes.fromhex("2E4493157856341233037A2A0020")
+        sender.write(len(frame).to_bytes(2, "big") + frame)
+        await sender.drain()
+        got = await asyncio.wait_for(listener.readexactly(2 + len(frame)), 2)
+        assert got[2:] == frame
+        # The listener stops reading: the hub keeps at most about MAX_BUFFERED_BYTES for it.
+        big = bytes(1000)
+        for _ in range(20):
+            for _ in range(1000):
+                sender.write(len(big).to_bytes(2, "big") + big)
+            await sender.drain()
+        for _ in range(200):
+            if hub.frames == 20001:
+                break
+            await asyncio.sleep(0.05)
+        assert hub.frames == 20001
+        assert hub.dropped > 0
+        sender.close()
+        listener_w.close()
+        hub.close()
+        outputs.close()
+
+    asyncio.run(main())
+    with open(os.path.join(out, "telegrams.hex")) as f:
+        lines = f.read().split()
+    assert lines[0] == "2E4493157856341233037A2A0020"
+    assert len(lines) == 20001
+    support.rmtree(out)

@@ -139,13 +139,18 @@ class AirHub:
     """The radio air: a loopback TCP hub. Each frame is a 2-byte big-endian length + bytes.
 
     Every frame is written to telegrams.hex and passed on to every other client (the
-    head-end, once there is one).
+    head-end, once there is one). A client that does not read (a meter's radio that
+    only sends) gets frames dropped once its send buffer holds MAX_BUFFERED_BYTES,
+    so the hub's memory stays bounded.
     """
+
+    MAX_BUFFERED_BYTES = 64 * 1024
 
     def __init__(self, outputs):
         self.outputs = outputs
         self.clients = set()
         self.frames = 0
+        self.dropped = 0
         self.port = None
         self.server = None
 
@@ -163,7 +168,11 @@ class AirHub:
                 self.outputs.telegrams.write(frame.hex().upper() + "\n")
                 self.outputs.telegrams.flush()
                 for other in list(self.clients):
-                    if other is not writer:
+                    if other is writer:
+                        continue
+                    if other.transport.get_write_buffer_size() > self.MAX_BUFFERED_BYTES:
+                        self.dropped += 1
+                    else:
                         other.write(header + frame)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -413,6 +422,7 @@ async def simulate(args):
         "readings": view.readings,
         "last_reading": view.reading,
         "telegrams": air.frames,
+        "air_frames_dropped": air.dropped,
         "mep_bytes": {"meter_to_device": mep_link.bytes_a_to_b, "device_to_meter": mep_link.bytes_b_to_a},
         "devices": {d.name: {"starts": d.starts, "exit_codes": d.exits} for d in devices},
     }

@@ -27,9 +27,9 @@
 # Exit codes, for the simulation that restarts the process: reset() exits 75, a
 # watchdog that was not fed in time 76 (softwdt.py).
 
-import os
 import sys
 import clock
+from store.fs import make_dirs
 from micropython import const
 from hostuart import HostUART
 from hostair import HostAir
@@ -93,18 +93,9 @@ def unique_id_from(config):
         return text.encode()
 
 
-def make_dirs(path):
-    """mkdir -p (the unix port's os has no makedirs)."""
-    done = "/" if path.startswith("/") else ""
-    for part in path.split("/"):
-        if not part:
-            continue
-        done += part
-        try:
-            os.mkdir(done)
-        except OSError:
-            pass  # exists (or cannot be made: the store reports that when it opens)
-        done += "/"
+def storage_root(path):
+    """The store's directory, created with its parents if missing."""
+    make_dirs(path)
     return path
 
 
@@ -139,7 +130,7 @@ def make_hardware(config, exit=None):
         mep_uart=HostUART(mep, baudrate=MEP_BAUDRATE) if mep else None,
         radio=HostAir(air) if air else None,
         led=RecordingPin("metrology led"),
-        storage_root=make_dirs(board.get("storage_dir", "data")),
+        storage_root=storage_root(board.get("storage_dir", "data")),
         watchdog=watchdog,
         reset=resetter(exit),
     )
