@@ -7,7 +7,7 @@
 #   v_gain, i_gain   1, 32  ADS131M02 PGA gains (1, 2, 4, ... 128)
 #   v_per_count      None   calibration; None: the front-end defaults below for the gains
 #   i_per_count      None
-#   samples          True   False: no metering ADC fitted (an MEP device)
+#   samples          app    fit the metering ADC: default True for the meter app only
 #   radio            True   False: no CC1101 fitted
 #   led_pin          2      the metrology LED
 #
@@ -106,9 +106,12 @@ class Hardware:
         self.reset = reset
 
 
+def wants_samples(config):
+    """Only a meter has a metering front end, unless the board section says otherwise."""
+    return (config.get("board") or {}).get("samples", config.get("app") == "meter")
+
+
 def make_samples(board, cal_clock):
-    if not board.get("samples", True):
-        return None
     Pin(ADC_SYNC_RESET_PIN, Pin.OUT, value=1)
     spi = SPI(ADC_SPI_ID, baudrate=ADC_SPI_HZ, polarity=0, phase=1,
               sck=Pin(ADC_SCK_PIN), mosi=Pin(ADC_MOSI_PIN), miso=Pin(ADC_MISO_PIN))
@@ -168,7 +171,7 @@ def make_hardware(config):
     return Hardware(
         unique_id=machine.unique_id(),
         clock=cal_clock,
-        samples=make_samples(board, cal_clock),
+        samples=make_samples(board, cal_clock) if wants_samples(config) else None,
         mbus_uart=make_uart(MBUS_UART_ID, MBUS_BAUDRATE, 0, MBUS_TX_PIN, MBUS_RX_PIN),  # parity 0: even
         mep_uart=make_uart(MEP_UART_ID, MEP_BAUDRATE, None, MEP_TX_PIN, MEP_RX_PIN),
         radio=make_radio(board),

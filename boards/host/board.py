@@ -11,6 +11,7 @@
 #   mep_uart         None     MEP port, the same forms
 #   air              None     radio air hub "127.0.0.1:PORT" (None: no radio)
 #   watchdog         True     False: no watchdog (debugging)
+#   samples          app      run the waveform source: default True for the meter app only
 #   rate_hz          4000     sample pairs per real second
 #   pairs_per_block  400      pairs per block (100 ms at 4000 Hz)
 #   adc_bits         24       24: signed counts around 0 (as an ADS131M02); 12: unsigned
@@ -99,6 +100,11 @@ def storage_root(path):
     return path
 
 
+def wants_samples(config):
+    """Only a meter has a metering front end, unless the board section says otherwise."""
+    return (config.get("board") or {}).get("samples", config.get("app") == "meter")
+
+
 def make_samples(board, cal_clock):
     bits = board.get("adc_bits", 24)
     return WaveformSource(
@@ -125,7 +131,7 @@ def make_hardware(config, exit=None):
     return Hardware(
         unique_id=unique_id_from(config),
         clock=cal_clock,
-        samples=make_samples(board, cal_clock),
+        samples=make_samples(board, cal_clock) if wants_samples(config) else None,
         mbus_uart=HostUART(mbus, baudrate=MBUS_BAUDRATE, parity=MBUS_PARITY) if mbus else None,
         mep_uart=HostUART(mep, baudrate=MEP_BAUDRATE) if mep else None,
         radio=HostAir(air) if air else None,

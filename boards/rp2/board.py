@@ -6,7 +6,7 @@
 #   pairs_per_block  400    pairs per block (100 ms at 4000 Hz)
 #   v_per_count      None   calibration; None: the front-end defaults below
 #   i_per_count      None
-#   samples          True   False: no metering front end (an MEP device)
+#   samples          app    use the metering front end: default True for the meter app only
 #   radio            True   False: no CC1101 fitted
 #   led_pin          "LED"  the metrology LED ("LED" is GP25 on a Pico, the CYW43's on a Pico W)
 #
@@ -88,9 +88,12 @@ class Hardware:
         self.reset = reset
 
 
+def wants_samples(config):
+    """Only a meter has a metering front end, unless the board section says otherwise."""
+    return (config.get("board") or {}).get("samples", config.get("app") == "meter")
+
+
 def make_samples(board, cal_clock):
-    if not board.get("samples", True):
-        return None
     # machine.ADC powers the ADC up and turns the pins' digital input off; the sampler
     # then drives the ADC's registers itself.
     ADC(Pin(VOLTAGE_ADC_PIN))
@@ -142,7 +145,7 @@ def make_hardware(config):
     return Hardware(
         unique_id=machine.unique_id(),
         clock=cal_clock,
-        samples=make_samples(board, cal_clock),
+        samples=make_samples(board, cal_clock) if wants_samples(config) else None,
         mbus_uart=make_uart(MBUS_UART_ID, MBUS_BAUDRATE, 0, MBUS_TX_PIN, MBUS_RX_PIN),  # parity 0: even
         mep_uart=make_uart(MEP_UART_ID, MEP_BAUDRATE, None, MEP_TX_PIN, MEP_RX_PIN),
         radio=make_radio(board),
