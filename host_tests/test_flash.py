@@ -370,10 +370,6 @@ def test_build_takes_the_apps_default_config_or_a_given_one():
 
 
 def test_build_checks_the_config_with_the_apps_schema():
-    try:
-        import startup  # noqa: F401  (the boot-time check needs every library it imports)
-    except ImportError as exc:
-        support.skip("startup not importable yet: %s" % exc)
     with scratch_repo() as root:
         bad = write(os.path.join(root, "bad.json"), json.dumps({"app": "meter", "meter_id": "not digits"}))
         code, _, err = run(["build", "--board", "esp32", "--config", bad, "--dry-run"])

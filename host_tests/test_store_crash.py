@@ -17,7 +17,6 @@ import tempfile
 import threading
 import time
 
-import store
 import store_writer
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -20,10 +20,11 @@
 # sampling; the ADC is also non-linear near its ends and ADC2 is lost to Wi-Fi.
 # Metrology uses a TI ADS131M02 (simultaneous 24-bit, class 1 capable) instead.
 
-import os
 import machine
 from machine import Pin, SPI, UART
 import clock
+from store.fs import make_dirs
+from hardware import Hardware, wants_samples
 from micropython import const
 from drivers.ads131m02 import ADS131M02
 from drivers.cc1101 import CC1101
@@ -89,28 +90,6 @@ def i_per_count(gain):
     return ADC_FULL_SCALE_V / (gain * (1 << 23) * SHUNT_OHM)
 
 
-class Hardware:
-    """What an application gets (docs/architecture.md, "The hardware contract")."""
-
-    def __init__(self, unique_id, clock, samples, mbus_uart, mep_uart, radio, led, storage_root, watchdog, reset):
-        self.name = NAME
-        self.unique_id = unique_id
-        self.clock = clock
-        self.samples = samples
-        self.mbus_uart = mbus_uart
-        self.mep_uart = mep_uart
-        self.radio = radio
-        self.led = led
-        self.storage_root = storage_root
-        self.watchdog = watchdog
-        self.reset = reset
-
-
-def wants_samples(config):
-    """Only a meter has a metering front end, unless the board section says otherwise."""
-    return (config.get("board") or {}).get("samples", config.get("app") == "meter")
-
-
 def make_samples(board, cal_clock):
     Pin(ADC_SYNC_RESET_PIN, Pin.OUT, value=1)
     spi = SPI(ADC_SPI_ID, baudrate=ADC_SPI_HZ, polarity=0, phase=1,
@@ -158,10 +137,7 @@ def make_uart(uart_id, baudrate, parity, tx_pin, rx_pin):
 
 
 def make_storage(path=STORAGE_ROOT):
-    try:
-        os.stat(path)
-    except OSError:
-        os.mkdir(path)
+    make_dirs(path)
     return path
 
 
@@ -169,6 +145,7 @@ def make_hardware(config):
     board = config.get("board") or {}
     cal_clock = clock.Clock(speed=1)
     return Hardware(
+        name=NAME,
         unique_id=machine.unique_id(),
         clock=cal_clock,
         samples=make_samples(board, cal_clock) if wants_samples(config) else None,

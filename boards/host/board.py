@@ -30,6 +30,7 @@
 
 import sys
 import clock
+from hardware import Hardware, wants_samples
 from store.fs import make_dirs
 from micropython import const
 from hostuart import HostUART
@@ -53,23 +54,6 @@ V_PER_COUNT_12 = 0.2659
 I_PER_COUNT_12 = 0.04883
 
 DEFAULT_WATCHDOG_MS = const(8000)
-
-
-class Hardware:
-    """What an application gets (docs/architecture.md, "The hardware contract")."""
-
-    def __init__(self, unique_id, clock, samples, mbus_uart, mep_uart, radio, led, storage_root, watchdog, reset):
-        self.name = NAME
-        self.unique_id = unique_id
-        self.clock = clock
-        self.samples = samples
-        self.mbus_uart = mbus_uart
-        self.mep_uart = mep_uart
-        self.radio = radio
-        self.led = led
-        self.storage_root = storage_root
-        self.watchdog = watchdog
-        self.reset = reset
 
 
 def resetter(exit=None):
@@ -100,11 +84,6 @@ def storage_root(path):
     return path
 
 
-def wants_samples(config):
-    """Only a meter has a metering front end, unless the board section says otherwise."""
-    return (config.get("board") or {}).get("samples", config.get("app") == "meter")
-
-
 def make_samples(board, cal_clock):
     bits = board.get("adc_bits", 24)
     return WaveformSource(
@@ -129,6 +108,7 @@ def make_hardware(config, exit=None):
     if board.get("watchdog", True):
         watchdog = SoftWatchdog(config.get("watchdog_ms", DEFAULT_WATCHDOG_MS), exit=exit)
     return Hardware(
+        name=NAME,
         unique_id=unique_id_from(config),
         clock=cal_clock,
         samples=make_samples(board, cal_clock) if wants_samples(config) else None,

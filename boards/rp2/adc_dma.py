@@ -16,9 +16,8 @@
 # writes go through the atomic SET/CLR aliases (section 2.1.2). Hardware-free: the board
 # passes machine.mem32 and two rp2.DMA channels, so a test can pass fakes.
 
-from array import array
-import rt
 from micropython import const
+from drivers.blocks import DoubleBufferedSource
 
 ADC_BASE = const(0x4004C000)
 _CS = const(0x00)
@@ -62,29 +61,17 @@ def div_register(conversions_hz):
     return period_256 - 256  # INT << 8 | FRAC, as the register lays them out
 
 
-class ADCSampler:
+class ADCSampler(DoubleBufferedSource):
     adc_bits = 12
     typecode = "H"
     zero_count = 2048  # the front end biases both inputs at mid-scale
 
     def __init__(self, mem32, dma_a, dma_b, rate_hz, pairs_per_block, v_per_count, i_per_count, clock=None):
+        super().__init__(self.typecode, rate_hz, pairs_per_block, v_per_count, i_per_count, clock)
         self._mem32 = mem32
         self._dma = (dma_a, dma_b)
-        self.rate_hz = rate_hz
-        self.pairs_per_block = pairs_per_block
-        self.v_per_count = v_per_count
-        self.i_per_count = i_per_count
-        self.clock = clock
         self.skew_us = 500_000 // rate_hz  # current sampled half a conversion pair later
         self._div = div_register(2 * rate_hz)
-        size = 2 * pairs_per_block
-        self._blocks = (array("H", bytes(2 * size)), array("H", bytes(2 * size)))
-        self._views = (memoryview(self._blocks[0]), memoryview(self._blocks[1]))
-        self._ready = 0
-        self._pending = 0  # blocks completed since read_block last took one
-        self._flag = rt.ThreadSafeFlag()
-        self._running = False
-        self.overruns = 0
 
     def _reg(self, offset, value=None, alias=0):
         address = ADC_BASE + alias + offset
@@ -106,9 +93,7 @@ class ADCSampler:
 
     def start(self):
         self._stop_adc()
-        self._ready = 0
-        self._pending = 0
-        self._flag.clear()
+        self._reset_hand_over()
         a, b = self._dma
         count = 2 * self.pairs_per_block
         fifo = ADC_BASE + _FIFO
@@ -132,30 +117,11 @@ class ADCSampler:
             dma.irq(handler=None)
             dma.active(0)
 
-    def calendar_ms_per_block(self):
-        """Calendar time one block stands for: its real duration (a device's clock runs at speed 1)."""
-        speed = self.clock.speed if self.clock is not None else 1
-        return self.pairs_per_block * 1000 * speed / self.rate_hz
-
-    async def read_block(self):
-        """The newest complete block, v0, i0, v1, i1, ...: valid for one block period."""
-        if not self._running:
-            raise RuntimeError("samples not started")
-        while not self._pending:
-            await self._flag.wait()
-        if self._pending > 1:
-            self.overruns += self._pending - 1  # overwritten before we looked
-        self._pending = 0
-        return self._views[self._ready]
-
     def _completed(self, block):
         # Scheduled IRQ: the channel that filled `block` is idle until the other one
         # finishes, a whole block period from now; point it back at its block.
         self._dma[block].write = self._blocks[block]
-        self._ready = block
-        if self._pending < 1000:  # bounded: stays a small int
-            self._pending += 1
-        self._flag.set()
+        self._hand_over(block)
 
     def _done_a(self, _dma):
         self._completed(0)

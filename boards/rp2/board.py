@@ -15,11 +15,12 @@
 #
 # Every pin used is free on the Pico W too (its radio takes GP23, GP24, GP25, GP29).
 
-import os
 import machine
 from machine import Pin, SPI, UART, ADC
 import rp2
 import clock
+from store.fs import make_dirs
+from hardware import Hardware, wants_samples
 from micropython import const
 from adc_dma import ADCSampler
 from drivers.cc1101 import CC1101
@@ -71,28 +72,6 @@ MAX_WATCHDOG_MS = const(8388)
 STORAGE_ROOT = "/data"
 
 
-class Hardware:
-    """What an application gets (docs/architecture.md, "The hardware contract")."""
-
-    def __init__(self, unique_id, clock, samples, mbus_uart, mep_uart, radio, led, storage_root, watchdog, reset):
-        self.name = NAME
-        self.unique_id = unique_id
-        self.clock = clock
-        self.samples = samples
-        self.mbus_uart = mbus_uart
-        self.mep_uart = mep_uart
-        self.radio = radio
-        self.led = led
-        self.storage_root = storage_root
-        self.watchdog = watchdog
-        self.reset = reset
-
-
-def wants_samples(config):
-    """Only a meter has a metering front end, unless the board section says otherwise."""
-    return (config.get("board") or {}).get("samples", config.get("app") == "meter")
-
-
 def make_samples(board, cal_clock):
     # machine.ADC powers the ADC up and turns the pins' digital input off; the sampler
     # then drives the ADC's registers itself.
@@ -131,10 +110,7 @@ def make_uart(uart_id, baudrate, parity, tx_pin, rx_pin):
 
 
 def make_storage(path=STORAGE_ROOT):
-    try:
-        os.stat(path)
-    except OSError:
-        os.mkdir(path)
+    make_dirs(path)
     return path
 
 
@@ -143,6 +119,7 @@ def make_hardware(config):
     cal_clock = clock.Clock(speed=1)
     watchdog_ms = min(MAX_WATCHDOG_MS, config.get("watchdog_ms", DEFAULT_WATCHDOG_MS))
     return Hardware(
+        name=NAME,
         unique_id=machine.unique_id(),
         clock=cal_clock,
         samples=make_samples(board, cal_clock) if wants_samples(config) else None,

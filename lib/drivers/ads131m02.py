@@ -15,9 +15,9 @@
 # Hardware-free: it takes the SPI bus, chip select and DRDY pin (with its IRQ trigger
 # constant), so tests can drive it with a fake chip.
 
-from array import array
 import rt
 from micropython import const
+from drivers.blocks import DoubleBufferedSource
 
 # Commands (16 bits, sent left-aligned in a 24-bit word), datasheet section 8.5.1.10.
 _CMD_NULL = const(0x0000)
@@ -65,7 +65,7 @@ def gain_register(v_gain, i_gain):
     return _GAIN_CODES[i_gain] << 4 | _GAIN_CODES[v_gain]
 
 
-class ADS131M02:
+class ADS131M02(DoubleBufferedSource):
     adc_bits = 24
     typecode = "i"
     zero_count = 0
@@ -73,30 +73,18 @@ class ADS131M02:
 
     def __init__(self, spi, cs, drdy, irq_falling, rate_hz, pairs_per_block, v_per_count, i_per_count,
                  v_gain=1, i_gain=1, clock=None):
+        super().__init__(self.typecode, rate_hz, pairs_per_block, v_per_count, i_per_count, clock)
         self._spi = spi
         self._cs = cs
         self._drdy = drdy
         self._irq_falling = irq_falling
-        self.rate_hz = rate_hz
-        self.pairs_per_block = pairs_per_block
-        self.v_per_count = v_per_count
-        self.i_per_count = i_per_count
-        self.clock = clock
         self._clock_reg = clock_register(rate_hz)
         self._gain_reg = gain_register(v_gain, i_gain)
         cs.value(1)
         self._tx = bytearray(_FRAME_BYTES)
         self._rx = bytearray(_FRAME_BYTES)
-        size = 2 * pairs_per_block
-        self._blocks = (array("i", bytes(4 * size)), array("i", bytes(4 * size)))
-        self._views = (memoryview(self._blocks[0]), memoryview(self._blocks[1]))
-        self._filling = 0
-        self._at = 0
-        self._pending = 0  # blocks completed since read_block last took one
-        self._ready = 0  # index of the newest complete block
-        self._flag = rt.ThreadSafeFlag()
-        self._running = False
-        self.overruns = 0
+        self._filling = 0  # the block the interrupt fills
+        self._at = 0  # the next sample's index in it
 
     # -- frames and registers -----------------------------------------------------------
 
@@ -140,30 +128,13 @@ class ADS131M02:
     def start(self):
         self._filling = 0
         self._at = 0
-        self._pending = 0
-        self._flag.clear()
+        self._reset_hand_over()
         self._running = True
         self._drdy.irq(handler=self._on_drdy, trigger=self._irq_falling)
 
     def stop(self):
         self._drdy.irq(handler=None)
         self._running = False
-
-    def calendar_ms_per_block(self):
-        """Calendar time one block stands for: its real duration (a device's clock runs at speed 1)."""
-        speed = self.clock.speed if self.clock is not None else 1
-        return self.pairs_per_block * 1000 * speed / self.rate_hz
-
-    async def read_block(self):
-        """The newest complete block, v0, i0, v1, i1, ...: valid for one block period."""
-        if not self._running:
-            raise RuntimeError("samples not started")
-        while not self._pending:
-            await self._flag.wait()
-        if self._pending > 1:
-            self.overruns += self._pending - 1  # overwritten before we looked
-        self._pending = 0
-        return self._views[self._ready]
 
     def _on_drdy(self, _pin):
         # Scheduled IRQ: read one frame into the block, no allocation.
@@ -179,10 +150,7 @@ class ADS131M02:
         block[at + 1] = x - 0x1000000 if x & 0x800000 else x
         at += 2
         if at == len(block):
-            self._ready = self._filling
+            self._hand_over(self._filling)
             self._filling ^= 1
-            if self._pending < 1000:  # bounded: stays a small int
-                self._pending += 1
             at = 0
-            self._flag.set()
         self._at = at

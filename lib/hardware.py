@@ -1,0 +1,23 @@
+# The hardware contract: what every board's make_hardware() returns to the applications
+# (docs/architecture.md lists each part's interface). A part a board lacks is None.
+
+
+class Hardware:
+    def __init__(self, name, unique_id, clock, samples, mbus_uart, mep_uart, radio, led, storage_root, watchdog,
+                 reset):
+        self.name = name  # "esp32", "rp2" or "host"
+        self.unique_id = unique_id  # bytes
+        self.clock = clock  # clock.Clock: calendar time
+        self.samples = samples  # voltage/current sample source
+        self.mbus_uart = mbus_uart
+        self.mep_uart = mep_uart
+        self.radio = radio
+        self.led = led  # metrology pulse LED
+        self.storage_root = storage_root  # folder of the power-fail-safe store
+        self.watchdog = watchdog  # feed()
+        self.reset = reset  # reboot
+
+
+def wants_samples(config):
+    """Only a meter has a metering front end, unless the board section says otherwise."""
+    return (config.get("board") or {}).get("samples", config.get("app") == "meter")
