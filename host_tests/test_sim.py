@@ -111,3 +111,26 @@ def test_air_hub_logs_and_forwards_frames_and_bounds_what_it_buffers():
     assert lines[0] == "2E4493157856341233037A2A0020"
     assert len(lines) == 20001
     support.rmtree(out)
+
+
+def test_ctrl_c_at_the_terminal_stops_every_device_cleanly():
+    import signal
+
+    out = support.tmpdir("simint")
+    # A terminal's Ctrl-C signals the whole foreground process group.
+    sim = subprocess.Popen([sys.executable, SIM, "--speed", "600", "--out", out],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 30
+    readings = os.path.join(out, "readings.jsonl")
+    while time.monotonic() < deadline and not (os.path.exists(readings) and os.path.getsize(readings)):
+        time.sleep(0.2)
+    os.killpg(sim.pid, signal.SIGINT)
+    output, _ = sim.communicate(timeout=30)
+    assert sim.returncode == 0, output
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    for name, device in summary["devices"].items():
+        assert device["starts"] == 1 and device["exit_codes"] == [0], (name, device)
+    with open(os.path.join(out, "meter.log")) as f:
+        assert "stopped by keyboard interrupt" in f.read()
+    assert os.path.exists(os.path.join(out, "meter", "data", "registers"))  # checkpointed at the stop
+    support.rmtree(out)

@@ -21,6 +21,7 @@ devices' calendar clocks X times faster (1440: a simulated day in a minute).
 
 import argparse
 import asyncio
+import ctypes
 import json
 import os
 import shutil
@@ -40,6 +41,18 @@ RESTART_DELAY_S = 1.0
 STOP_GRACE_S = 3.0
 
 METER_ID = "12345678"
+_PR_SET_PDEATHSIG = 1
+
+
+def _detach_child():
+    """In each firmware process before exec: a session of its own, so a terminal's Ctrl-C
+    reaches only the simulation (which then stops the devices one clean SIGINT each), and
+    death with the simulation, so a killed simulation leaves no device running."""
+    os.setsid()
+    try:
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the devices outlive a killed simulation
 
 
 def find_micropython():
@@ -212,7 +225,8 @@ class Device:
         while not self.stopping:
             self.starts += 1
             self.proc = await asyncio.create_subprocess_exec(
-                *self.argv(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=REPO
+                *self.argv(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=REPO,
+                preexec_fn=_detach_child,
             )
             while True:
                 line = await self.proc.stdout.readline()
