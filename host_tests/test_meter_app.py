@@ -132,3 +132,17 @@ def test_meter_tasks_measure_register_and_checkpoint_on_the_host_board():
     resumed = EnergyRegisters(store.AtomicRecord(folder + "/registers"))
     assert resumed.import_wh == meter.registers.import_wh
     support.rmtree(folder)
+
+
+def test_the_readme_example_configurations_are_valid():
+    import json
+    from startup import check_config
+    from meter.config import SCHEMA
+
+    with open(support.REPO + "/README.md") as f:
+        text = f.read()
+    blocks = [part.split("```", 1)[0] for part in text.split("```json\n")[1:]]
+    assert len(blocks) >= 2
+    for block in blocks:
+        checked = check_config(json.loads(block), SCHEMA)
+        assert checked["meter_id"] == "12345678"
