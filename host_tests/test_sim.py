@@ -134,3 +134,57 @@ def test_ctrl_c_at_the_terminal_stops_every_device_cleanly():
         assert "stopped by keyboard interrupt" in f.read()
     assert os.path.exists(os.path.join(out, "meter", "data", "registers"))  # checkpointed at the stop
     support.rmtree(out)
+
+
+def test_a_device_that_exits_is_restarted_and_the_restart_is_an_event():
+    import asyncio
+    import sim
+
+    out = support.tmpdir("restart")
+    # Stands in for a firmware whose watchdog fires once: exits 76, then runs.
+    script = os.path.join(out, "device.py")
+    with open(script, "w") as f:
+        f.write(
+            "import os, sys, time\n"
+            "flag = %r\n"
+            "if not os.path.exists(flag):\n"
+            "    open(flag, 'w').close()\n"
+            "    print('{\"kind\": \"log\", \"level\": \"error\", \"tag\": \"wdt\", \"msg\": \"starved\"}', flush=True)\n"
+            "    sys.exit(76)\n"
+            "print('{\"kind\": \"device\", \"t\": 0, \"uptime_s\": 1}', flush=True)\n"
+            "time.sleep(30)\n" % os.path.join(out, "ran-once")
+        )
+
+    class ScriptDevice(sim.Device):
+        def argv(self):
+            return [sys.executable, script]
+
+    async def main():
+        outputs = sim.Outputs(out)
+        view = sim.LiveView(outputs, 1)
+        seen = []
+
+        def on_status(source, fields):
+            seen.append(fields)
+            view.on_status(source, fields)
+
+        device = ScriptDevice("dev", sys.executable, "512K", {}, outputs, on_status)
+        run = asyncio.create_task(device.run())
+        for _ in range(100):
+            if any(f.get("kind") == "device" for f in seen):
+                break
+            await asyncio.sleep(0.05)
+        await device.stop()
+        await run
+        device.close()
+        outputs.close()
+        return device, seen
+
+    device, seen = asyncio.run(main())
+    assert device.starts == 2
+    assert device.exits[0] == 76
+    assert {"kind": "restart", "why": "watchdog"} in seen
+    events = read_jsonl(os.path.join(out, "events.jsonl"))
+    assert [(e["source"], e.get("msg")) for e in events if e["kind"] == "log"] == [("dev", "starved")]
+    assert [(e["source"], e["why"]) for e in events if e["kind"] == "restart"] == [("dev", "watchdog")]
+    support.rmtree(out)

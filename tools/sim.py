@@ -238,7 +238,6 @@ class Device:
             if self.stopping:
                 break
             why = {EXIT_RESET: "reset", EXIT_WATCHDOG: "watchdog"}.get(code, "exit code %d" % code)
-            self.outputs.event(self.name, {"kind": "restart", "why": why})
             self.on_status(self.name, {"kind": "restart", "why": why})
             await asyncio.sleep(RESTART_DELAY_S)
 
