@@ -27,10 +27,10 @@ test: setup
 	exit $$status
 
 test-cpython: setup
-	$(PY) -m pytest host_tests -q -p no:cacheprovider
+	timeout 2400 $(PY) -m pytest host_tests -q -p no:cacheprovider
 
 test-micropython: setup
-	$(UPY) -X heapsize=$(UPY_HEAP) host_tests/run_upy.py
+	timeout 1200 $(UPY) -X heapsize=$(UPY_HEAP) host_tests/run_upy.py
 
 test-targets: setup
 	$(PY) tools/targets.py check

@@ -187,6 +187,28 @@ def test_cc1101_receives_frames_and_times_out():
     assert chip.state == cc1101.STATE_IDLE
 
 
+def test_cc1101_gives_up_on_a_packet_that_never_ends():
+    chip, r = radio()
+    r.configure()
+    assert cc1101.data_rate(0x5C, 0x04) == 103149  # the default table: 103 kBaud
+    assert r.packet_cap_ms == 66  # twice 284 bytes at 103 kBaud (44 ms, rounded up), plus 20 ms
+    # A length byte announcing 100 bytes, then the chip stops after 30 (RXBYTES stays put).
+    chip.air = [bytes([100]) + bytes(range(30))]
+    t0 = rt.ticks_ms()
+    # Bounded from outside, so the old endless loop fails here instead of hanging the suite.
+    assert support.run(rt.wait_for_ms(r.receive(30), 2000)) is None
+    elapsed = rt.ticks_diff(rt.ticks_ms(), t0)
+    assert 30 + r.packet_cap_ms <= elapsed < 30 + r.packet_cap_ms + 200
+    assert r.rx_stalls == 1 and r.received == 0
+    assert chip.state == cc1101.STATE_IDLE and not chip.rx  # flushed
+    # A slower configured rate gives a longer cap; the next frame is received as usual.
+    r.configure(cc1101.default_registers() + ((cc1101.MDMCFG4, 0x5A),))  # DRATE_E 10: 25.8 kBaud
+    assert cc1101.data_rate(0x5A, 0x04) == 25787 and r.packet_cap_ms == 198
+    chip.air = [bytes([3]) + b"abc"]
+    assert support.run(r.receive(500)) == b"abc"
+    assert r.rx_stalls == 1
+
+
 class FakeADS131M02:
     """Frames of four 24-bit words; a command's response comes in the next frame."""
 

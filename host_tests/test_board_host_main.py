@@ -46,6 +46,19 @@ def test_bad_configuration_stops_with_a_message_naming_the_key_or_file():
                                                   "metrology": {"period_ms": 5}})), "config: metrology.period_ms: "),
         (write_text(folder, "c.json", json.dumps({"app": "mep_device", "reprot": {}})), "config: reprot: unknown key"),
     ]
+    # The board's own section is checked too, before make_hardware arms the watchdog.
+    meter = {"app": "meter", "meter_id": "12345678"}
+    for n, (board, message) in enumerate([
+        ({"rate_hz": "4000"}, "config: board.rate_hz: must be an integer"),
+        ({"speed": 0}, "config: board.speed: must be an integer from 1"),
+        ({"adc_bits": 16}, "config: board.adc_bits: must be one of 12, 24"),
+        ({"mbus_uart": "pty:dev"}, "config: board.mbus_uart: must be"),
+        ({"air": "localhost"}, "config: board.air: must be"),
+        ({"grid": {"load_profile": [1.0, 2.0]}}, "config: board.grid.load_profile: must be a list of 24"),
+        ({"grid": {"frequency": 50}}, "config: board.grid.frequency: unknown key"),
+        ({"storage_dirr": folder}, "config: board.storage_dirr: unknown key"),
+    ]):
+        cases.append((write_text(folder, "board%d.json" % n, json.dumps(dict(meter, board=board))), message))
     for path, message in cases:
         done = upy([MAIN, "--config", path])
         assert done.returncode == 2, (path, done.stdout, done.stderr)
@@ -107,4 +120,26 @@ def test_reset_ends_the_process_with_75():
         support.REPO + "/lib", support.REPO + "/boards/host", {"board": {"storage_dir": folder, "watchdog": False}})
     done = upy(["-c", script])
     assert done.returncode == 75 and "reset" in done.stdout
+    support.rmtree(folder)
+
+
+def test_ctrl_c_checkpoints_the_meter_registers_on_the_way_out():
+    if not os.path.exists(MICROPYTHON):
+        support.skip("no MicroPython unix port in the venv")
+    folder = support.tmpdir("main")
+    # A checkpoint period longer than the run: only the stop itself can write the registers.
+    config = {"app": "meter", "meter_id": "12345678", "metrology": {"checkpoint_s": 86400},
+              "report": {"interval_s": 60}, "board": {"speed": 600, "storage_dir": folder + "/data",
+                                                      "console": "json"}}
+    child = subprocess.Popen([MICROPYTHON, "-X", "heapsize=512K", MAIN, "--config", write_config(folder, config)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/")
+    time.sleep(3)
+    assert not os.path.exists(folder + "/data/registers.1")
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=10)
+    assert child.returncode == 0, out
+    with open(folder + "/data/registers.1", "rb") as f:  # the first checkpoint: generation 1
+        body = f.read()
+    saved = json.loads(body[12:])  # AtomicRecord: 12-byte header, then the JSON
+    assert saved["import_wh"] > 0, saved  # 3 s at x600 of a few hundred watts
     support.rmtree(folder)

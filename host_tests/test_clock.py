@@ -39,3 +39,32 @@ def test_set_time():
 
 def test_speed_below_one_refused():
     support.raises(ValueError, clock.Clock, 0)
+
+
+def test_calendar_sleep_longer_than_the_tick_limit_goes_in_chunks():
+    # A yearly schedule sleeps about 3.2e10 calendar ms: far beyond what one
+    # rt.sleep_ms() takes on a 32-bit port. At a huge speed it is a few real ms.
+    c = clock.Clock(speed=1_000_000_000, start_s=0)
+
+    async def main():
+        await c.sleep_ms(366 * 86400 * 1000)
+
+    support.run(main())
+    assert c.time_s() >= 3000  # some calendar time passed; no OverflowError
+
+
+def test_long_sleep_is_split_below_the_limit():
+    calls = []
+    real_sleep = rt.sleep_ms
+
+    async def fake_sleep(ms):
+        rt.ticks_add(0, ms)  # what the port checks
+        calls.append(ms)
+
+    rt.sleep_ms = fake_sleep
+    try:
+        support.run(clock.Clock(speed=1).sleep_ms(7 * 86400 * 1000 * 4))  # four weeks
+    finally:
+        rt.sleep_ms = real_sleep
+    assert sum(calls) == 7 * 86400 * 1000 * 4
+    assert max(calls) <= 1 << 28 and len(calls) >= 10

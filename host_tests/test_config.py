@@ -233,3 +233,16 @@ def test_load_reports_schema_errors_by_key():
         assert support.raises(ConfigError, config.load, path, SCHEMA).key == "lmn.mode"
     finally:
         support.rmtree(folder)
+
+
+def test_optional_takes_null_or_the_spec_and_int_choices():
+    from config import Optional, Int, validate, ConfigError
+
+    schema = {"air": Optional(Int(1, 9)), "bits": Int(choices=(12, 24), default=24)}
+    assert validate({"air": None}, schema) == {"air": None, "bits": 24}
+    assert validate({"air": 3, "bits": 12}, schema) == {"air": 3, "bits": 12}
+    assert validate({}, schema) == {"air": None, "bits": 24}
+    error = support.raises(ConfigError, validate, {"air": 10}, schema)
+    assert error.key == "air" and "an integer from 1 to 9 or null" in str(error)
+    error = support.raises(ConfigError, validate, {"bits": 16}, schema)
+    assert error.key == "bits" and "one of 12, 24" in str(error)

@@ -45,7 +45,7 @@ def test_metrology_readings_from_an_ideal_wave_with_dc_offset():
 
 def test_registers_carry_the_remainder_and_persist():
     folder = support.tmpdir("reg")
-    regs = EnergyRegisters(store.AtomicRecord(folder + "/registers"))
+    regs = EnergyRegisters(folder)
     for _ in range(7200):
         regs.add_power(1000.0, 1000)  # 1 kW for 1 s, 7200 times: exactly 2 kWh
     regs.add_power(-360.0, 10_000)  # 1 Wh export
@@ -54,20 +54,54 @@ def test_registers_carry_the_remainder_and_persist():
     regs.add_power(1.0, 1800_000)  # half a Wh: carried, not lost
     assert regs.import_wh == 2000
     regs.checkpoint()
-    again = EnergyRegisters(store.AtomicRecord(folder + "/registers"))
+    again = EnergyRegisters(folder)
     again.add_power(1.0, 1800_000)  # the other half, after a restart
     assert again.import_wh == 2001
     assert again.export_wh == 1
     support.rmtree(folder)
 
 
-def test_registers_refuse_to_checkpoint_a_smaller_value():
+def test_registers_refuse_to_checkpoint_a_smaller_value_or_a_negative_duration():
     folder = support.tmpdir("reg")
-    regs = EnergyRegisters(store.AtomicRecord(folder + "/registers"))
+    regs = EnergyRegisters(folder)
     regs.add_power(3600.0, 10_000)
     regs.checkpoint()
+    support.raises(ValueError, regs.add_power, 100.0, -1)
     regs.import_wh -= 1
     support.raises(ValueError, regs.checkpoint)
+    support.rmtree(folder)
+
+
+def test_a_damaged_copy_costs_at_most_one_checkpoint():
+    folder = support.tmpdir("reg")
+    regs = EnergyRegisters(folder)
+    for wh in (1, 2, 3):
+        regs.add_power(3600.0, 1000)  # 1 Wh
+        regs.checkpoint()  # generations 1, 2, 3: copy 1 holds 3 Wh, copy 0 holds 2 Wh
+    with open(folder + "/registers.1", "r+b") as f:
+        f.seek(14)
+        f.write(b"\xff")  # a flipped byte in the newest copy
+    again = EnergyRegisters(folder)
+    assert again.damaged_copies == 1
+    assert again.import_wh == 2  # the older copy: one checkpoint lost, not everything
+    again.add_power(3600.0, 2000)
+    again.checkpoint()  # overwrites the damaged copy with generation 3
+    third = EnergyRegisters(folder)
+    assert third.damaged_copies == 0 and third.import_wh == 4 and third.generation == 3
+    # Both copies unreadable: start from zero, and say so.
+    for name in ("/registers.0", "/registers.1"):
+        with open(folder + name, "wb") as f:
+            f.write(b"garbage")
+    lost = EnergyRegisters(folder)
+    assert lost.damaged_copies == 2 and lost.import_wh == 0
+    support.rmtree(folder)
+
+
+def test_a_valid_record_with_wrong_contents_counts_as_damaged():
+    folder = support.tmpdir("reg")
+    store.AtomicRecord(folder + "/registers.0").write_json({"generation": 1, "import_wh": "lots"})
+    regs = EnergyRegisters(folder)
+    assert regs.damaged_copies == 1 and regs.import_wh == 0
     support.rmtree(folder)
 
 
@@ -121,15 +155,27 @@ def test_meter_tasks_measure_register_and_checkpoint_on_the_host_board():
         await sup.run()
         await stopper
 
-    support.run(run_for(1500))
+    async def set_the_clock_back_a_day():
+        await rt.sleep_ms(700)
+        hw.clock.set_time_s(hw.clock.time_s() - 86400)
+
+    async def run_and_set_clock():
+        import asyncio
+
+        setter = asyncio.create_task(set_the_clock_back_a_day())
+        await run_for(1500)
+        await setter
+
+    support.run(run_and_set_clock())
     r = meter.metrology.readings
     assert meter.periods >= 3
     assert 200 < r.vrms < 260 and 45 < r.freq_hz < 55 and r.p_w > 0
-    assert meter.registers.import_wh > 0  # 1.5 s at x100 with a few hundred watts
+    # 1.5 s at x100 of a few hundred watts, whatever the clock did in between.
+    assert 0 < meter.registers.import_wh < 50
     status = sup.status()
     assert all(s["restarts"] == 0 for s in status.values()), status
     # Stopping checkpointed the registers: a new meter on the same storage resumes them.
-    resumed = EnergyRegisters(store.AtomicRecord(folder + "/registers"))
+    resumed = EnergyRegisters(folder)
     assert resumed.import_wh == meter.registers.import_wh
     support.rmtree(folder)
 
@@ -146,3 +192,36 @@ def test_the_readme_example_configurations_are_valid():
     for block in blocks:
         checked = check_config(json.loads(block), SCHEMA)
         assert checked["meter_id"] == "12345678"
+
+
+def test_a_meter_without_a_front_end_runs_its_other_tasks_and_says_why():
+    from startup import check_config
+    from meter.config import SCHEMA
+
+    folder = support.tmpdir("nofe")
+    config = host_config(folder)
+    config["board"]["samples"] = False
+    cfg = check_config(config, SCHEMA)
+    hw = board.make_hardware(cfg)
+    assert hw.samples is None
+    out = io.StringIO()
+    meter = app.Meter(hw, cfg, Log([ConsoleSink(out)]))
+    sup = meter.build()
+    assert "no metering front end" in out.getvalue()
+
+    async def run_for(ms):
+        import asyncio
+
+        async def stop_later():
+            await rt.sleep_ms(ms)
+            sup.stop()
+
+        stopper = asyncio.create_task(stop_later())
+        await sup.run()
+        await stopper
+
+    support.run(run_for(300))
+    status = sup.status()
+    assert sorted(status) == ["registers", "report"]
+    assert all(s["restarts"] == 0 for s in status.values())
+    support.rmtree(folder)

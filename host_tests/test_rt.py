@@ -99,3 +99,10 @@ def test_wait_for_ms_times_out():
 def test_time_s_is_unix_epoch():
     now = rt.time_s()
     assert 1_700_000_000 < now < 4_000_000_000
+
+
+def test_ticks_add_refuses_half_a_period_or_more_like_micropython():
+    half = rt.TICKS_PERIOD // 2
+    assert rt.ticks_add(0, half - 1) == half - 1
+    for delta in (half, -half, half * 3):
+        support.raises(OverflowError, rt.ticks_add, 0, delta)

@@ -132,7 +132,6 @@ def test_ctrl_c_at_the_terminal_stops_every_device_cleanly():
         assert device["starts"] == 1 and device["exit_codes"] == [0], (name, device)
     with open(os.path.join(out, "meter.log")) as f:
         assert "stopped by keyboard interrupt" in f.read()
-    assert os.path.exists(os.path.join(out, "meter", "data", "registers"))  # checkpointed at the stop
     support.rmtree(out)
 
 
@@ -187,4 +186,139 @@ def test_a_device_that_exits_is_restarted_and_the_restart_is_an_event():
     events = read_jsonl(os.path.join(out, "events.jsonl"))
     assert [(e["source"], e.get("msg")) for e in events if e["kind"] == "log"] == [("dev", "starved")]
     assert [(e["source"], e["why"]) for e in events if e["kind"] == "restart"] == [("dev", "watchdog")]
+    support.rmtree(out)
+
+
+def _run_loop_in_thread(main, timeout_s):
+    """Run main() on its own loop in a daemon thread; None if it did not finish in time
+    (a loop blocked in a system call can only be abandoned, not cancelled)."""
+    import asyncio
+    import threading
+
+    result = []
+    thread = threading.Thread(target=lambda: result.append(asyncio.run(main())), daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return result[0] if result else None
+
+
+def test_pty_link_bounds_what_it_buffers_for_a_device_that_does_not_read():
+    import asyncio
+    import sim
+
+    link = sim.PtyLink("t")
+    # The meter writes to its end; nobody reads the other end (no --mep-device, or restarting).
+    writer = os.open(link.a_path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        link.start(loop)
+        ticks = 0
+        sent = 0
+        chunk = bytes(range(256)) * 16
+        while sent < 300 * 1024:
+            try:
+                sent += os.write(writer, chunk)
+            except BlockingIOError:
+                pass
+            await asyncio.sleep(0.002)
+            ticks += 1
+        for _ in range(50):  # let the relay catch up with what is in the pty
+            await asyncio.sleep(0.01)
+        link.close(loop)
+        return sent, ticks
+
+    try:
+        done = _run_loop_in_thread(main, 30)
+        assert done is not None, "the event loop blocked writing into a full pty master"
+        sent, ticks = done
+        assert link.bytes_a_to_b == sent
+        assert link.dropped_a_to_b > 0
+        assert link.buffered <= link.MAX_BUFFERED_BYTES
+        assert link.dropped_b_to_a == 0 and link.bytes_b_to_a == 0
+    finally:
+        os.close(writer)
+
+
+def test_pty_masters_that_fail_reads_are_not_polled_in_a_busy_loop():
+    import asyncio
+    import sim
+
+    link = sim.PtyLink("t")
+    port = sim.PtyPort("p")
+    # No slave open at all: reading a master fails with EIO, and it polls readable forever.
+    for owner, attr in ((link, "a_slave"), (link, "b_slave"), (port, "slave")):
+        os.close(getattr(owner, attr))
+        setattr(owner, attr, os.open(os.devnull, os.O_RDONLY))  # for close() to close
+    calls = {"link": 0, "port": 0}
+    relay, drain = link._relay, port._drain
+
+    def counting_relay(*args):
+        calls["link"] += 1
+        relay(*args)
+
+    def counting_drain():
+        calls["port"] += 1
+        drain()
+
+    link._relay, port._drain = counting_relay, counting_drain
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        link.start(loop)
+        port.start(loop)
+        await asyncio.sleep(1.2)
+        link.close(loop)
+        port.close(loop)
+        return True
+
+    assert _run_loop_in_thread(main, 30)
+    # A busy loop calls each thousands of times a second; with the back-off, a few times.
+    assert 1 <= calls["link"] <= 2 * 5, calls
+    assert 1 <= calls["port"] <= 5, calls
+
+
+def test_a_device_printing_an_over_long_line_is_still_read_to_the_end():
+    import asyncio
+    import sim
+
+    out = support.tmpdir("longline")
+    script = os.path.join(out, "device.py")
+    with open(script, "w") as f:
+        f.write(
+            "import sys\n"
+            "print('{\"kind\": \"device\", \"t\": 0, \"uptime_s\": 0}', flush=True)\n"
+            "print('x' * 100000, flush=True)\n"  # a 100 KB line: over asyncio's 64 KiB limit
+            "for i in range(1, 2001):\n"  # then more than a pipe holds: blocks if not drained
+            "    print('{\"kind\": \"device\", \"t\": 0, \"uptime_s\": %d}' % i)\n"
+            "sys.stdout.flush()\n"
+        )
+
+    class ScriptDevice(sim.Device):
+        def argv(self):
+            return [sys.executable, script]
+
+    async def main():
+        outputs = sim.Outputs(out)
+        seen = []
+        device = ScriptDevice("dev", sys.executable, "512K", {}, outputs, lambda s, f: seen.append(f))
+        run = asyncio.create_task(device.run())
+        for _ in range(200):
+            if device.exits:
+                break
+            await asyncio.sleep(0.05)
+        await device.stop()
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        device.close()
+        outputs.close()
+        return device, seen
+
+    device, seen = asyncio.run(main())
+    assert device.exits and device.exits[0] == 0, device.exits  # it ran to the end, not blocked
+    assert [f["uptime_s"] for f in seen if f.get("kind") == "device"] == list(range(2001))
+    with open(os.path.join(out, "dev.log")) as f:
+        log = f.read().splitlines()
+    assert log[1] == "[sim] skipped an over-long line of 100000 bytes (limit 65536)"
+    assert log[2] == '{"kind": "device", "t": 0, "uptime_s": 1}'
     support.rmtree(out)

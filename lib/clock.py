@@ -5,6 +5,11 @@
 # the wall: a simulated day in about a minute at speed 1440. On a device speed is 1.
 
 import rt
+from micropython import const
+
+# rt.sleep_ms() takes less than half the tick period (2**29 ms, about 6 days, on the
+# 32-bit ports): longer calendar sleeps (weekly, monthly schedules) go in chunks.
+_MAX_SLEEP_MS = const(1 << 28)
 
 
 class Clock:
@@ -37,8 +42,12 @@ class Clock:
         self._elapsed_ms = 0
 
     async def sleep_ms(self, calendar_ms):
-        """Sleep for calendar_ms of calendar time."""
-        await rt.sleep_ms(calendar_ms // self.speed if self.speed > 1 else calendar_ms)
+        """Sleep for calendar_ms of calendar time (any length)."""
+        real_ms = calendar_ms // self.speed if self.speed > 1 else calendar_ms
+        while real_ms > _MAX_SLEEP_MS:
+            await rt.sleep_ms(_MAX_SLEEP_MS)
+            real_ms -= _MAX_SLEEP_MS
+        await rt.sleep_ms(real_ms)
 
     def real_ms(self, calendar_ms):
         """The real (wire) milliseconds that calendar_ms take at this speed."""

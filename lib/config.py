@@ -54,14 +54,20 @@ def _range(kind, low, high):
 
 
 class Int:
-    def __init__(self, min=None, max=None, default=REQUIRED):
-        self.min, self.max, self.default = min, max, default
+    """An integer from min to max, or one of `choices`."""
+
+    def __init__(self, min=None, max=None, default=REQUIRED, choices=None):
+        self.min, self.max, self.default, self.choices = min, max, default, choices
 
     def expected(self):
+        if self.choices is not None:
+            return "one of " + ", ".join(str(c) for c in self.choices)
         return _range("an integer", self.min, self.max)
 
     def check(self, value, path):
         if not _is_int(value) or not _within(value, self.min, self.max):
+            raise _bad(path, self, value)
+        if self.choices is not None and value not in self.choices:
             raise _bad(path, self, value)
         return value
 
@@ -182,6 +188,27 @@ class List:
             raise _bad(path, self, value)
         item = self.item
         return [_check(item, v, "%s[%d]" % (path, i)) for i, v in enumerate(value)]
+
+
+class Optional:
+    """`spec`, or null: a setting that may be switched off ("air": null means no radio)."""
+
+    def __init__(self, spec, default=None):
+        self.spec, self.default = spec, default
+
+    def expected(self):
+        spec = self.spec
+        return ("an object" if type(spec) is dict else spec.expected()) + " or null"
+
+    def check(self, value, path):
+        if value is None:
+            return None
+        try:
+            return _check(self.spec, value, path)
+        except ConfigError as exc:
+            if exc.key == path:  # the value itself, not something inside it: say null is fine too
+                raise _bad(path, self, value)
+            raise
 
 
 class Section:

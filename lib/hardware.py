@@ -20,4 +20,5 @@ class Hardware:
 
 def wants_samples(config):
     """Only a meter has a metering front end, unless the board section says otherwise."""
-    return (config.get("board") or {}).get("samples", config.get("app") == "meter")
+    choice = (config.get("board") or {}).get("samples")  # None: absent, or null in the config
+    return config.get("app") == "meter" if choice is None else choice

@@ -26,21 +26,11 @@ ERROR = const(3)
 LEVEL_NAMES = ("debug", "info", "warn", "error")
 _LEVEL_LETTERS = "DIWE"
 
-# The one place that knows how each interpreter prints a traceback.
-if hasattr(sys, "print_exception"):
-
-    def format_traceback(exc):
-        """The exception's traceback as multi-line text, as the REPL prints it."""
-        text = io.StringIO()
-        sys.print_exception(exc, text)
-        return text.getvalue()
-
-else:
-    import traceback
-
-    def format_traceback(exc):
-        """The exception's traceback as multi-line text, as the REPL prints it."""
-        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+def format_traceback(exc):
+    """The exception's traceback as multi-line text, as the REPL prints it."""
+    text = io.StringIO()
+    rt.print_exception(exc, text)
+    return text.getvalue()
 
 
 def format_exception(exc):

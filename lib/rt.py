@@ -1,7 +1,7 @@
 # Runtime seam: ticks, sleeps and flags, the same on MicroPython and CPython.
 #
-# Firmware takes time.ticks_*, asyncio.sleep_ms, ThreadSafeFlag and wait_for_ms
-# from here and nowhere else. On MicroPython this module only re-exports. On
+# Firmware takes time.ticks_*, asyncio.sleep_ms, ThreadSafeFlag, wait_for_ms and
+# print_exception from here and nowhere else. On MicroPython this module only re-exports. On
 # CPython (host tests and tools) it reproduces MicroPython's behaviour, including
 # ticks that wrap at 2**30 as on the 32-bit ports (ESP32, RP2040): the 64-bit unix
 # port wraps at 2**62 and would hide wrap bugs. Tests can move the tick origin so
@@ -18,6 +18,7 @@ if hasattr(time, "ticks_ms"):
     from time import ticks_ms, ticks_us, ticks_add, ticks_diff
     from time import sleep_ms as sleep_ms_blocking
     from asyncio import sleep_ms, ThreadSafeFlag, wait_for_ms
+    from sys import print_exception
     import gc
 
     EMULATED = False
@@ -45,6 +46,9 @@ else:
         return ((time.monotonic_ns() - _origin_ns) // 1_000 + _offset_ms * 1000) & _TICKS_MAX
 
     def ticks_add(ticks, delta):
+        # MicroPython refuses a delta of half the period or more, either way.
+        if not -_TICKS_HALF < delta < _TICKS_HALF:
+            raise OverflowError("ticks interval overflow")
         return (ticks + delta) & _TICKS_MAX
 
     def ticks_diff(end, start):
@@ -61,6 +65,7 @@ else:
         time.sleep(ms / 1000)
 
     async def sleep_ms(ms):
+        ticks_add(0, ms)  # the same limit as MicroPython's (about 6 days on a 32-bit port)
         await asyncio.sleep(ms / 1000)
 
     async def wait_for_ms(awaitable, timeout_ms):
@@ -68,6 +73,12 @@ else:
 
     def mem_alloc():
         return 0  # CPython has no such figure; benchmarks measure under MicroPython
+
+    def print_exception(exc, stream):
+        """sys.print_exception: the traceback, as MicroPython prints it, to stream."""
+        import traceback
+
+        stream.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
     class ThreadSafeFlag:
         """MicroPython's ThreadSafeFlag: set() from anywhere, wait() clears it on return."""

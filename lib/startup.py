@@ -25,8 +25,9 @@ def app_module(name):
     return getattr(__import__(name + ".app"), "app")
 
 
-def check_config(raw, schema):
-    """Validate everything but the "board" section, which belongs to the board module.
+def check_config(raw, schema, board_schema=None):
+    """Validate the app's settings against `schema` and the "board" section against the
+    board's `board_schema` (None: left unchecked, as for a test's own board).
 
     Returns the checked config (defaults filled in), or raises config.ConfigError.
     """
@@ -40,20 +41,22 @@ def check_config(raw, schema):
     board = raw.get("board", {})
     if not isinstance(board, dict):
         raise config.ConfigError("board", "must be an object")
+    if board_schema is not None:
+        board = config.validate({"board": board}, {"board": board_schema})["board"]
     checked["board"] = board
     return checked
 
 
-def boot(make_hardware, config_path):
-    """Load config_path, build the hardware, run the app; returns the process exit code."""
+def boot(board, config_path):
+    """Load config_path, build the board's hardware, run the app; returns the exit code."""
     try:
         raw = config.read_json(config_path)
         app = app_module(raw.get("app") if isinstance(raw, dict) else None)
-        cfg = check_config(raw, app.SCHEMA)
+        cfg = check_config(raw, app.SCHEMA, board.SCHEMA)
     except config.ConfigError as exc:
         print(exc)
         return EXIT_BAD_CONFIG
-    return app.main(make_hardware(cfg), cfg)
+    return app.main(board.make_hardware(cfg), cfg)
 
 
 def open_log(hw, cfg):

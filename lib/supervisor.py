@@ -86,6 +86,17 @@ class Supervisor:
         self._cancel_all()
         self._stopped.set()
 
+    async def wind_up(self, timeout_ms=3000):
+        """Wait, up to timeout_ms, until every task has finished (its finally blocks ran).
+
+        Polls done() rather than awaiting: on MicroPython a task whose coroutine the
+        interrupt went through is finished but never marked done, and would be waited
+        for forever."""
+        deadline = rt.ticks_add(rt.ticks_ms(), timeout_ms)
+        for handle in [task.handle for task in self._tasks] + [self._feeder]:
+            while handle is not None and not handle.done() and rt.ticks_diff(deadline, rt.ticks_ms()) > 0:
+                await rt.sleep_ms(5)
+
     def status(self):
         """{name: {"restarts", "last_error", "stalled", "running"}} for the live view.
 
@@ -181,8 +192,9 @@ def run_app(supervisor, log=None):
 
     Runs supervisor.run() on the asyncio loop until stop() or Ctrl-C; where the loop
     offers set_exception_handler (both interpreters do), exceptions no task awaited
-    are logged instead of printed. Returns normally on KeyboardInterrupt and leaves
-    a fresh event loop behind (MicroPython keeps its loop between runs otherwise).
+    are logged instead of printed. On KeyboardInterrupt every task is cancelled and
+    wound up (its finally blocks run), then it returns normally, leaving a fresh event
+    loop behind (MicroPython keeps its loop between runs otherwise).
     """
     app_log = log.tagged("app") if log is not None else None
 
@@ -202,6 +214,11 @@ def run_app(supervisor, log=None):
     except KeyboardInterrupt:
         if app_log is not None:
             app_log.info("stopped by keyboard interrupt")
+        # MicroPython's loop lets the interrupt escape without cancelling anything (CPython's
+        # asyncio.run cancels and waits): cancel every task and run the loop once more so
+        # their finally blocks (the meter's last checkpoint) run either way.
+        supervisor.stop()
+        asyncio.run(supervisor.wind_up())
     finally:
         if not rt.EMULATED:
             asyncio.new_event_loop()

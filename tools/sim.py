@@ -45,10 +45,12 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _detach_child():
-    """In each firmware process before exec: a session of its own, so a terminal's Ctrl-C
-    reaches only the simulation (which then stops the devices one clean SIGINT each), and
-    death with the simulation, so a killed simulation leaves no device running."""
-    os.setsid()
+    """In each firmware process before exec: a process group of its own, so a terminal's
+    Ctrl-C reaches only the simulation (which then stops the devices one clean SIGINT
+    each), and death with the simulation, so a killed simulation leaves no device running.
+    Not a session of its own: MicroPython opens its pty without O_NOCTTY, so a session
+    leader would take the pty as its controlling terminal and die of SIGHUP on a hang-up."""
+    os.setpgid(0, 0)
     try:
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
@@ -88,7 +90,16 @@ class PtyLink:
 
     The simulation keeps the slave ends open too, so a device that restarts finds its
     port as it left it and the relay never sees a hang-up.
+
+    The masters are non-blocking: what a device does not read (it is restarting, or
+    absent) waits in a buffer of at most MAX_BUFFERED_BYTES per direction, written out
+    as the master takes it; beyond that the oldest bytes are dropped and counted
+    (dropped_a_to_b, dropped_b_to_a), so the event loop never blocks on a full pty. A
+    master that fails reads (EIO: no slave open) is left alone for RETRY_S at a time.
     """
+
+    MAX_BUFFERED_BYTES = 64 * 1024
+    RETRY_S = 0.5
 
     def __init__(self, name):
         self.name = name
@@ -96,53 +107,154 @@ class PtyLink:
         self.b_master, self.b_slave = os.openpty()
         for fd in (self.a_slave, self.b_slave):
             tty.setraw(fd)
+        for fd in (self.a_master, self.b_master):
+            os.set_blocking(fd, False)
         self.a_path = os.ttyname(self.a_slave)
         self.b_path = os.ttyname(self.b_slave)
         self.bytes_a_to_b = 0
         self.bytes_b_to_a = 0
+        self.dropped_a_to_b = 0
+        self.dropped_b_to_a = 0
+        self.read_errors = 0
+        self._pending = {self.a_master: bytearray(), self.b_master: bytearray()}
+        self._writing = set()
+        self._timers = []
+        self._loop = None
+        self._closed = False
 
     def start(self, loop):
-        loop.add_reader(self.a_master, self._relay, self.a_master, self.b_master, True)
-        loop.add_reader(self.b_master, self._relay, self.b_master, self.a_master, False)
+        self._loop = loop
+        self._watch(self.a_master)
+        self._watch(self.b_master)
+
+    def _watch(self, src):
+        if self._closed:
+            return
+        if src == self.a_master:
+            self._loop.add_reader(src, self._relay, src, self.b_master, True)
+        else:
+            self._loop.add_reader(src, self._relay, src, self.a_master, False)
+
+    def _later(self, callback, *args):
+        self._timers = [t for t in self._timers if not t.cancelled()]
+        self._timers.append(self._loop.call_later(self.RETRY_S, callback, *args))
 
     def _relay(self, src, dst, a_to_b):
         try:
             data = os.read(src, 4096)
-        except OSError:
+        except BlockingIOError:
             return
-        os.write(dst, data)
+        except OSError:
+            data = b""
+        if not data:
+            # EIO (no slave open) or EOF: polls readable forever; do not spin on it.
+            self.read_errors += 1
+            self._loop.remove_reader(src)
+            self._later(self._watch, src)
+            return
         if a_to_b:
             self.bytes_a_to_b += len(data)
         else:
             self.bytes_b_to_a += len(data)
+        pending = self._pending[dst]
+        pending += data
+        if dst not in self._writing:
+            self._flush(dst, a_to_b)
+        excess = len(pending) - self.MAX_BUFFERED_BYTES
+        if excess > 0:
+            del pending[:excess]  # the oldest go: a device reading late sees the latest
+            if a_to_b:
+                self.dropped_a_to_b += excess
+            else:
+                self.dropped_b_to_a += excess
+
+    def _flush(self, dst, a_to_b):
+        """Write what the master dst takes now; wait for it to be writable for the rest."""
+        pending = self._pending[dst]
+        try:
+            n = os.write(dst, pending) if pending else 0
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            # Not expected while the slaves are held open; keep buffering, retry later.
+            self._stop_writing(dst)
+            self._later(self._flush, dst, a_to_b)
+            return
+        del pending[:n]
+        if pending and dst not in self._writing and not self._closed:
+            self._loop.add_writer(dst, self._flush, dst, a_to_b)
+            self._writing.add(dst)
+        elif not pending:
+            self._stop_writing(dst)
+
+    def _stop_writing(self, dst):
+        if dst in self._writing:
+            self._loop.remove_writer(dst)
+            self._writing.discard(dst)
+
+    @property
+    def buffered(self):
+        """Bytes waiting for a device to read them (both directions)."""
+        return sum(len(p) for p in self._pending.values())
 
     def close(self, loop):
+        self._closed = True
+        for timer in self._timers:
+            timer.cancel()
         for fd in (self.a_master, self.b_master):
             loop.remove_reader(fd)
+            self._stop_writing(fd)
         for fd in (self.a_master, self.a_slave, self.b_master, self.b_slave):
             os.close(fd)
 
 
 class PtyPort:
-    """One pty pair: the device gets the slave, the simulation the master (a bus to attach)."""
+    """One pty pair: the device gets the slave, the simulation the master (a bus to attach).
+
+    The master is non-blocking; one that fails reads (EIO: no slave open) is left alone
+    for RETRY_S at a time instead of being polled in a busy loop.
+    """
+
+    RETRY_S = 0.5
 
     def __init__(self, name):
         self.name = name
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
+        os.set_blocking(self.master, False)
         self.path = os.ttyname(self.slave)
         self.bytes_in = 0
+        self.read_errors = 0
+        self._loop = None
+        self._timer = None
+        self._closed = False
 
     def start(self, loop):
-        loop.add_reader(self.master, self._drain)
+        self._loop = loop
+        self._watch()
+
+    def _watch(self):
+        if not self._closed:
+            self._loop.add_reader(self.master, self._drain)
 
     def _drain(self):
         try:
-            self.bytes_in += len(os.read(self.master, 4096))
+            data = os.read(self.master, 4096)
+        except BlockingIOError:
+            return
         except OSError:
-            pass
+            data = b""
+        if not data:
+            self.read_errors += 1
+            self._loop.remove_reader(self.master)
+            self._timer = self._loop.call_later(self.RETRY_S, self._watch)
+            return
+        self.bytes_in += len(data)
 
     def close(self, loop):
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
         loop.remove_reader(self.master)
         os.close(self.master)
         os.close(self.slave)
@@ -201,6 +313,8 @@ class AirHub:
 class Device:
     """One firmware process on the host board, restarted whenever it exits."""
 
+    MAX_LINE_BYTES = 64 * 1024  # a longer output line is skipped, with a note in the log
+
     def __init__(self, name, micropython, heap, config, outputs, on_status):
         self.name = name
         self.micropython = micropython
@@ -228,11 +342,7 @@ class Device:
                 *self.argv(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=REPO,
                 preexec_fn=_detach_child,
             )
-            while True:
-                line = await self.proc.stdout.readline()
-                if not line:
-                    break
-                self._line(line.decode("utf-8", "replace").rstrip("\n"))
+            await self._read_lines(self.proc.stdout)
             code = await self.proc.wait()
             self.exits.append(code)
             if self.stopping:
@@ -240,6 +350,47 @@ class Device:
             why = {EXIT_RESET: "reset", EXIT_WATCHDOG: "watchdog"}.get(code, "exit code %d" % code)
             self.on_status(self.name, {"kind": "restart", "why": why})
             await asyncio.sleep(RESTART_DELAY_S)
+
+    async def _read_lines(self, stream):
+        """Hand each line of stream to _line until EOF. A line longer than MAX_LINE_BYTES
+        is skipped (a note in the log says so) and reading goes on: the pipe is always
+        drained, so the device never blocks on print."""
+        partial = bytearray()
+        skipping = 0  # bytes of an over-long line dropped so far (0: not in one)
+        while True:
+            chunk = await stream.read(65536)
+            if not chunk:
+                break
+            start = 0
+            while start < len(chunk):
+                end = chunk.find(b"\n", start)
+                if end < 0:
+                    if skipping:
+                        skipping += len(chunk) - start
+                    else:
+                        partial += chunk[start:]
+                        if len(partial) > self.MAX_LINE_BYTES:
+                            skipping = len(partial)
+                            partial = bytearray()
+                    break
+                if skipping:
+                    self._skipped(skipping + end - start)
+                    skipping = 0
+                else:
+                    partial += chunk[start:end]
+                    if len(partial) > self.MAX_LINE_BYTES:
+                        self._skipped(len(partial))
+                    else:
+                        self._line(partial.decode("utf-8", "replace"))
+                    partial = bytearray()
+                start = end + 1
+        if skipping:
+            self._skipped(skipping)
+        elif partial:
+            self._line(partial.decode("utf-8", "replace"))
+
+    def _skipped(self, size):
+        self._line("[sim] skipped an over-long line of %d bytes (limit %d)" % (size, self.MAX_LINE_BYTES))
 
     def _line(self, text):
         self.log.write(text + "\n")
@@ -436,7 +587,9 @@ async def simulate(args):
         "last_reading": view.reading,
         "telegrams": air.frames,
         "air_frames_dropped": air.dropped,
-        "mep_bytes": {"meter_to_device": mep_link.bytes_a_to_b, "device_to_meter": mep_link.bytes_b_to_a},
+        "mep_bytes": {"meter_to_device": mep_link.bytes_a_to_b, "device_to_meter": mep_link.bytes_b_to_a,
+                      "dropped_meter_to_device": mep_link.dropped_a_to_b,
+                      "dropped_device_to_meter": mep_link.dropped_b_to_a},
         "devices": {d.name: {"starts": d.starts, "exit_codes": d.exits} for d in devices},
     }
     with open(os.path.join(args.out, "summary.json"), "w") as f:

@@ -1,6 +1,7 @@
 # ESP32 DevKitC (ESP32-WROOM-32) board: pin and bus map, calibration defaults, make_hardware().
 #
-# make_hardware(config) reads these keys of config["board"] (all optional):
+# make_hardware(config) reads these keys of config["board"] (all optional; SCHEMA below
+# checks them at boot, before the watchdog is armed):
 #
 #   rate_hz          2000   sample pairs per second: CLKIN/2/OSR (1000, 2000, 4000, ...)
 #   pairs_per_block  200    pairs per block (100 ms at 2000 Hz)
@@ -25,6 +26,7 @@ from machine import Pin, SPI, UART
 import clock
 from store.fs import make_dirs
 from hardware import Hardware, wants_samples
+from config import Int, Float, Str, Bool, Optional
 from micropython import const
 from drivers.ads131m02 import ADS131M02
 from drivers.cc1101 import CC1101
@@ -80,6 +82,23 @@ DEFAULT_RATE_HZ = const(2000)
 DEFAULT_PAIRS_PER_BLOCK = const(200)
 DEFAULT_WATCHDOG_MS = const(8000)
 STORAGE_ROOT = "/data"
+
+
+_GAINS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+# config["board"] on this board; startup.boot checks it before make_hardware runs.
+SCHEMA = {
+    "rate_hz": Int(choices=(500, 1000, 2000, 4000, 8000, 16000, 32000), default=DEFAULT_RATE_HZ),
+    "pairs_per_block": Int(16, 2000, default=DEFAULT_PAIRS_PER_BLOCK),
+    "v_gain": Int(choices=_GAINS, default=DEFAULT_V_GAIN),
+    "i_gain": Int(choices=_GAINS, default=DEFAULT_I_GAIN),
+    "v_per_count": Optional(Float(0.0)),
+    "i_per_count": Optional(Float(0.0)),
+    "samples": Optional(Bool()),
+    "radio": Bool(default=True),
+    "led_pin": Int(0, 39, default=LED_PIN),
+    "console": Str(choices=("text", "json"), default="text"),
+}
 
 
 def v_per_count(gain):

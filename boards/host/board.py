@@ -1,6 +1,7 @@
 # Host board: the MicroPython unix port (and CPython for tests) with simulated parts.
 #
-# make_hardware(config) reads these keys of config["board"] (all optional):
+# make_hardware(config) reads these keys of config["board"] (all optional; SCHEMA below
+# checks them at boot, so a bad value stops with a message naming it):
 #
 #   speed            1        calendar clock speed: calendar time runs this many times faster
 #   start_s          None     calendar start, epoch seconds (None: the wall clock)
@@ -32,12 +33,13 @@ import sys
 import clock
 from hardware import Hardware, wants_samples
 from store.fs import make_dirs
+from config import ConfigError, Section, Int, Float, Str, Bool, List, Optional
 from micropython import const
 from hostuart import HostUART
 from hostair import HostAir
 from recordingpin import RecordingPin
 from softwdt import SoftWatchdog, EXIT_RESET
-from waveform import WaveformSource
+from waveform import WaveformSource, GRID_DEFAULTS
 
 NAME = "host"
 
@@ -54,6 +56,65 @@ V_PER_COUNT_12 = 0.2659
 I_PER_COUNT_12 = 0.04883
 
 DEFAULT_WATCHDOG_MS = const(8000)
+
+
+class LinkAddress:
+    """A config value naming a host link: "pty:/PATH" or "tcp:HOST:PORT", or with
+    with_kind=False a bare "HOST:PORT" (the radio air hub)."""
+
+    def __init__(self, with_kind=True, default=None):
+        self.with_kind, self.default = with_kind, default
+
+    def expected(self):
+        return '"pty:/PATH" or "tcp:HOST:PORT"' if self.with_kind else '"HOST:PORT"'
+
+    def check(self, value, path):
+        text = value if type(value) is str else ""
+        if self.with_kind:
+            kind, _, text = text.partition(":")
+            if kind == "pty" and text.startswith("/"):
+                return value
+            if kind != "tcp":
+                text = ""
+        host, _, port = text.rpartition(":")
+        if not (host and port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(path, "must be %s, got %r" % (self.expected(), value))
+        return value
+
+
+_HARMONIC = List(Float(), min_len=3, max_len=3)  # [order, fraction of the fundamental, phase_deg]
+
+# config["board"] on the host board; startup.boot checks it before make_hardware runs.
+SCHEMA = {
+    "speed": Int(1, 10_000_000, default=1),
+    "start_s": Optional(Int(0)),
+    "storage_dir": Str(min_len=1, default="data"),
+    "unique_id": Optional(Str(min_len=1, max_len=32)),
+    "mbus_uart": Optional(LinkAddress()),
+    "mep_uart": Optional(LinkAddress()),
+    "air": Optional(LinkAddress(with_kind=False)),
+    "watchdog": Bool(default=True),
+    "samples": Optional(Bool()),
+    "rate_hz": Int(500, 32000, default=4000),
+    "pairs_per_block": Int(16, 8000, default=400),
+    "adc_bits": Int(choices=(12, 24), default=24),
+    "v_per_count": Optional(Float(0.0)),
+    "i_per_count": Optional(Float(0.0)),
+    "console": Str(choices=("text", "json"), default="text"),
+    "grid": Section({
+        "v_rms": Float(0.0, 1000.0, default=GRID_DEFAULTS["v_rms"]),
+        "i_rms": Float(0.0, 1000.0, default=GRID_DEFAULTS["i_rms"]),
+        "phase_deg": Float(-180.0, 180.0, default=GRID_DEFAULTS["phase_deg"]),
+        "freq_hz": Float(40.0, 70.0, default=GRID_DEFAULTS["freq_hz"]),
+        "v_harmonics": List(_HARMONIC, max_len=20, default=[]),
+        "i_harmonics": List(_HARMONIC, max_len=20, default=[]),
+        "v_dc_counts": Int(default=0),
+        "i_dc_counts": Int(default=0),
+        "noise_counts": Optional(Int(0, 1 << 20)),
+        "load_profile": Optional(List(Float(0.0, 100.0), min_len=24, max_len=24),
+                                 default=list(GRID_DEFAULTS["load_profile"])),
+    }),
+}
 
 
 def resetter(exit=None):

@@ -7,6 +7,14 @@
 #   CPython      loop.add_reader(fd) resolves a future.
 # Writes never wait on the poller: a local pty or socket takes a few KiB at once, so a
 # short write is retried after 1 ms.
+#
+# A pty whose far end hung up (the simulation closed its master) fails writes with EIO
+# and polls readable forever with nothing to read: writes are then dropped and counted
+# in dropped_bytes (as on a TCP link that is down) and reads back off _PTY_IDLE_MS.
+# The pty is opened without becoming the controlling terminal where the interpreter
+# allows it (CPython: O_NOCTTY); MicroPython's open() has no flags, so a MicroPython
+# process that is a session leader without a terminal (os.setsid) acquires the pty as
+# its controlling terminal and is killed by SIGHUP when the far end hangs up.
 
 import asyncio
 import errno
@@ -48,14 +56,18 @@ def open_pty(path):
     """
     import termios
 
-    f = open(path, "r+b", buffering=0) if rt.EMULATED else open(path, "r+b")
-    fd = f.fileno()
-    if hasattr(termios, "setraw"):
-        termios.setraw(fd)  # MicroPython has it in termios
-    else:
-        import tty  # CPython keeps it in tty
+    if rt.EMULATED:
+        import os
+        import tty  # CPython keeps setraw in tty
 
+        # O_NOCTTY: never the controlling terminal, so a hang-up is EIO, not SIGHUP.
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        f = os.fdopen(fd, "r+b", buffering=0)
         tty.setraw(fd)
+    else:
+        f = open(path, "r+b")  # no flags in MicroPython: see the note at the top
+        fd = f.fileno()
+        termios.setraw(fd)  # MicroPython has it in termios
     attrs = termios.tcgetattr(fd)
     attrs[6][_VMIN] = 0
     attrs[6][_VTIME] = 0
@@ -93,7 +105,9 @@ class Link:
 
     Reads and writes never block. A TCP link whose peer goes away is reconnected
     every 500 ms; while it is down, reads find nothing and writes are dropped (a
-    cable with nothing at the far end). A pty stays open for the process's life.
+    cable with nothing at the far end). A pty stays open for the process's life;
+    while its far end is hung up (hung_up), writes are dropped too. Dropped bytes
+    are counted in dropped_bytes.
     """
 
     def __init__(self, spec):
@@ -110,6 +124,8 @@ class Link:
         else:
             raise ValueError("link must be pty:PATH or tcp:HOST:PORT, not %r" % spec)
         self.reconnects = 0
+        self.dropped_bytes = 0
+        self.hung_up = False  # a pty whose far end hung up (seen on the last write or poll)
         self._poll = select.poll()
         if self.raw is not None:
             self._poll.register(self.raw, select.POLLIN)
@@ -157,7 +173,16 @@ class Link:
         """True if a read would return something now (data, or an EOF to notice)."""
         if not self.ensure():
             return False
-        return bool(self._poll.poll(0))
+        events = 0
+        for entry in self._poll.poll(0):
+            events |= entry[1]
+        if self._address is None:
+            self.hung_up = bool(events & (select.POLLHUP | select.POLLERR))
+        return bool(events)
+
+    def _drop(self, count):
+        self.dropped_bytes += count
+        return count
 
     def readinto(self, buf):
         """Read what is available into buf; returns the count (0: nothing)."""
@@ -179,7 +204,10 @@ class Link:
         return n
 
     def write(self, buf):
-        """Write what the link takes now; returns the count (0: full, or the link is down)."""
+        """Write what the link takes now; returns the count (0: full, or a TCP link is down).
+
+        A pty whose far end hung up takes everything and drops it (counted in dropped_bytes).
+        """
         if not self.ensure():
             return 0
         try:
@@ -188,9 +216,17 @@ class Link:
             if exc.args and exc.args[0] == errno.EAGAIN:
                 return 0
             if self._address is None:
-                return 0
+                self.hung_up = True  # EIO: nobody at the far end of the pty
+                return self._drop(len(buf))
             self.hang_up()
             return 0
+        if not n and self._address is None and len(buf):
+            self.readable()  # took nothing: full, or hung up (a hung-up pty polls POLLHUP)
+            if self.hung_up:
+                return self._drop(len(buf))
+            return 0
+        if n and self._address is None:
+            self.hung_up = False
         return n or 0
 
     async def wait_readable(self):
@@ -214,12 +250,14 @@ class Link:
     async def write_all(self, data):
         """Write every byte of data; returns when the link has taken them all.
 
-        Bytes written while a TCP link is down are dropped, as on an open cable.
+        Bytes written while a TCP link is down, or a pty's far end is hung up, are
+        dropped (counted in dropped_bytes), as on an open cable.
         """
         mv = memoryview(data)
         sent = 0
         while sent < len(mv):
             if not self.ensure():
+                self._drop(len(mv) - sent)
                 return
             n = self.write(mv[sent:])
             if n:

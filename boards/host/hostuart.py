@@ -51,6 +51,16 @@ class HostUART(_Base):
         if stop is not None:
             self.stop = stop
 
+    @property
+    def dropped_bytes(self):
+        """Bytes written while the far end was absent (TCP down, pty hung up): dropped."""
+        return self._link.dropped_bytes
+
+    @property
+    def hung_up(self):
+        """True while a pty's far end is hung up (as seen on the last write or poll)."""
+        return self._link.hung_up
+
     def deinit(self):
         self._link.close()
 

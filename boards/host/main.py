@@ -19,4 +19,4 @@ import startup  # noqa: E402
 if len(sys.argv) != 3 or sys.argv[1] != "--config":
     print("usage: micropython boards/host/main.py --config FILE")
     sys.exit(startup.EXIT_BAD_CONFIG)
-sys.exit(startup.boot(board.make_hardware, sys.argv[2]))
+sys.exit(startup.boot(board, sys.argv[2]))

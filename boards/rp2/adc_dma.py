@@ -2,20 +2,32 @@
 # round robin, paced by the ADC's own clock divider, streamed by DMA into two blocks.
 #
 # The ADC runs free at 2 * rate_hz conversions per second (48 MHz / (1 + DIV)), AINSEL
-# stepping 0, 1, 0, 1, ... so the FIFO holds v0, i0, v1, i1, ... Two DMA channels chained
-# to each other (ping-pong) copy the FIFO, paced by its DREQ, into two preallocated
-# array('H') blocks: while one fills, the other is complete. Each channel's completion
-# IRQ (a soft, scheduled one) re-arms its write address, notes which block is ready and
-# sets a ThreadSafeFlag; read_block() awaits the flag. The CPU touches no sample.
+# stepping 0, 1, 0, 1, ... so the FIFO holds v0, i0, v1, i1, ... One data DMA channel
+# copies the FIFO, paced by its DREQ, into one of two preallocated array('H') blocks; on
+# completion it chains to a control channel that copies the next block's address from a
+# small address table (read as a ring, so it alternates block 0, block 1, ... forever)
+# into the data channel's AL2_WRITE_ADDR_TRIG, restarting it at once (no gap; TRANS_COUNT
+# reloads on every trigger). The DMA thus re-arms itself: the only addresses it can ever
+# write are our two blocks, so a completion IRQ (a soft, scheduled one) that runs late or
+# not at all (GC, a flash erase with interrupts off, a long bytecode run) can only cost
+# samples inside our blocks, never write past them. (The former design, two channels
+# chained to each other and re-armed from the IRQ, wrote a block past the end of its
+# buffer into the heap whenever the IRQ was held off for one block period.) The handler
+# takes the completed block from the data channel's write address (the block it is NOT
+# writing), not from counting IRQs, and the number of completions since it last ran from
+# the control channel's read position in the 16-entry table, so blocks it missed are
+# counted as overruns. read_block() awaits the handler's flag. The CPU touches no sample.
 #
 # A pair's current sample is taken half a conversion period after its voltage sample
 # (skew_us): at 4000 Hz per channel that is 125 us, 2.25 degrees at 50 Hz, which the
 # metrology's phase calibration must take out.
 #
 # Register offsets and bits: RP2040 datasheet, section 4.9.6 (ADC) and 2.5.3.1 (DREQ);
-# writes go through the atomic SET/CLR aliases (section 2.1.2). Hardware-free: the board
-# passes machine.mem32 and two rp2.DMA channels, so a test can pass fakes.
+# writes go through the atomic SET/CLR aliases (section 2.1.2). DMA channel registers:
+# section 2.5.7. Hardware-free: the board passes machine.mem32 and two rp2.DMA channels
+# (uctypes.addressof is the default address function), so a test can pass fakes.
 
+from array import array
 from micropython import const
 from drivers.blocks import DoubleBufferedSource
 
@@ -48,6 +60,15 @@ ADC_CLOCK_HZ = 48_000_000
 _MIN_CYCLES = const(96)  # one conversion takes 96 ADC clock cycles: 500 kS/s at most
 _DREQ_ADC = const(36)
 _DMA_SIZE_16 = const(1)
+_DMA_SIZE_32 = const(2)
+_TREQ_PERMANENT = const(0x3F)
+DMA_BASE = const(0x50000000)
+_DMA_CH_STRIDE = const(0x40)
+_AL2_WRITE_ADDR_TRIG = const(0x2C)
+# The address table: 16 words alternating block 0, block 1, read as a 64-byte ring (so it
+# must be 64-byte aligned). Its read position counts completions modulo 16.
+_TABLE_WORDS = const(16)
+_TABLE_RING_BITS = const(6)  # 1 << 6 = 64 bytes = 16 words
 
 VOLTAGE_CHANNEL = 0  # ADC0 = GP26
 CURRENT_CHANNEL = 1  # ADC1 = GP27
@@ -61,17 +82,40 @@ def div_register(conversions_hz):
     return period_256 - 256  # INT << 8 | FRAC, as the register lays them out
 
 
+def write_addr_trigger(channel):
+    """Absolute address of a DMA channel's AL2_WRITE_ADDR_TRIG register."""
+    return DMA_BASE + _DMA_CH_STRIDE * channel + _AL2_WRITE_ADDR_TRIG
+
+
 class ADCSampler(DoubleBufferedSource):
     adc_bits = 12
     typecode = "H"
     zero_count = 2048  # the front end biases both inputs at mid-scale
 
-    def __init__(self, mem32, dma_a, dma_b, rate_hz, pairs_per_block, v_per_count, i_per_count, clock=None):
+    def __init__(self, mem32, dma_data, dma_control, rate_hz, pairs_per_block, v_per_count, i_per_count,
+                 clock=None, addressof=None):
         super().__init__(self.typecode, rate_hz, pairs_per_block, v_per_count, i_per_count, clock)
+        if addressof is None:
+            from uctypes import addressof
         self._mem32 = mem32
-        self._dma = (dma_a, dma_b)
+        self._data = dma_data
+        self._control = dma_control
         self.skew_us = 500_000 // rate_hz  # current sampled half a conversion pair later
         self._div = div_register(2 * rate_hz)
+        self._bytes = 4 * pairs_per_block  # 2 * pairs 16-bit samples
+        self._addr = (addressof(self._blocks[0]), addressof(self._blocks[1]))
+        # Twice the table, so a 64-byte aligned window of 16 words lies inside it.
+        self._table_buf = array("I", bytes(8 * _TABLE_WORDS))
+        base = addressof(self._table_buf)
+        if base & 3:
+            raise ValueError("address table not word aligned")
+        skip = (-base & (4 * _TABLE_WORDS - 1)) >> 2  # words up to the next 64-byte boundary
+        self._table = base + 4 * skip
+        if self._table & (4 * _TABLE_WORDS - 1):
+            raise ValueError("address table not aligned")
+        for k in range(_TABLE_WORDS):
+            self._table_buf[skip + k] = self._addr[k & 1]
+        self._seen = 0  # table entries the control channel had read when the handler last looked
 
     def _reg(self, offset, value=None, alias=0):
         address = ADC_BASE + alias + offset
@@ -91,17 +135,32 @@ class ADCSampler(DoubleBufferedSource):
             self._reg(_FIFO)
         self._reg(_FCS, _FCS_OVER | _FCS_UNDER, _ALIAS_SET)
 
+    def _stop_dma(self):
+        data, control = self._data, self._control
+        data.irq(handler=None)
+        # Disable both (no trigger, no chain can restart them), then abort what is under way.
+        control.ctrl = control.pack_ctrl(enable=False)
+        data.ctrl = data.pack_ctrl(enable=False)
+        control.active(0)
+        data.active(0)
+
     def start(self):
         self._stop_adc()
+        self._stop_dma()
         self._reset_hand_over()
-        a, b = self._dma
-        count = 2 * self.pairs_per_block
-        fifo = ADC_BASE + _FIFO
-        for dma, other, block, handler in ((a, b, 0, self._done_a), (b, a, 1, self._done_b)):
-            ctrl = dma.pack_ctrl(size=_DMA_SIZE_16, inc_read=False, inc_write=True,
-                                 treq_sel=_DREQ_ADC, chain_to=other.channel, irq_quiet=False)
-            dma.config(read=fifo, write=self._blocks[block], count=count, ctrl=ctrl, trigger=block == 0)
-            dma.irq(handler=handler, hard=False)
+        data, control = self._data, self._control
+        data_ctrl = data.pack_ctrl(size=_DMA_SIZE_16, inc_read=False, inc_write=True,
+                                   treq_sel=_DREQ_ADC, chain_to=control.channel, irq_quiet=False)
+        data.config(read=ADC_BASE + _FIFO, write=self._addr[0], count=2 * self.pairs_per_block, ctrl=data_ctrl)
+        control_ctrl = control.pack_ctrl(size=_DMA_SIZE_32, inc_read=True, inc_write=False,
+                                         ring_size=_TABLE_RING_BITS, ring_sel=False,
+                                         treq_sel=_TREQ_PERMANENT, chain_to=control.channel, irq_quiet=True)
+        data.irq(handler=self._done, hard=False)
+        # The control channel starts the data channel on block 0 (table entry 0); the data
+        # channel then waits for the ADC's DREQ.
+        self._seen = 1
+        control.config(read=self._table, write=write_addr_trigger(data.channel), count=1,
+                       ctrl=control_ctrl, trigger=True)
         # FIFO on, DREQ when one sample is in it; round robin over ADC0 and ADC1, from ADC0.
         self._reg(_FCS, _FCS_EN | _FCS_DREQ_EN | 1 << _FCS_THRESH_SHIFT)
         self._reg(_DIV, self._div)
@@ -113,18 +172,24 @@ class ADCSampler(DoubleBufferedSource):
     def stop(self):
         self._running = False
         self._stop_adc()
-        for dma in self._dma:
-            dma.irq(handler=None)
-            dma.active(0)
+        self._stop_dma()
 
-    def _completed(self, block):
-        # Scheduled IRQ: the channel that filled `block` is idle until the other one
-        # finishes, a whole block period from now; point it back at its block.
-        self._dma[block].write = self._blocks[block]
-        self._hand_over(block)
-
-    def _done_a(self, _dma):
-        self._completed(0)
-
-    def _done_b(self, _dma):
-        self._completed(1)
+    def _done(self, _dma):
+        # Scheduled IRQ; possibly late, possibly one for several completions. Completions
+        # since the last call: how far the control channel moved through the table.
+        read = (self._control.read - self._table) >> 2
+        completions = (read - self._seen) & (_TABLE_WORDS - 1)
+        self._seen = read & (_TABLE_WORDS - 1)
+        if not completions:
+            return  # already counted by the previous call (or a spurious IRQ after an abort)
+        # The complete block is the one the data channel is not writing. Its write address
+        # is inside block k while it fills k, or at the end of k between its completion and
+        # the control channel's re-trigger (a few cycles), when k is the complete one.
+        write = self._data.write
+        a0, a1 = self._addr
+        if a0 <= write < a0 + self._bytes or write == a1 + self._bytes:
+            block = 1  # writing block 0 (or about to)
+        else:
+            block = 0
+        for _ in range(completions):  # all but the newest were overwritten unread: overruns
+            self._hand_over(block)

@@ -2,4 +2,4 @@
 import board
 import startup
 
-startup.boot(board.make_hardware, "/config.json")
+startup.boot(board, "/config.json")

@@ -6,7 +6,6 @@
 #   report      readings, registers and task health as status lines
 
 import status
-import store
 import startup
 from supervisor import Supervisor, run_app
 from meter.config import SCHEMA  # noqa: F401  (startup.boot checks the config with it)
@@ -23,31 +22,38 @@ class Meter:
         self.hw = hw
         self.cfg = cfg
         self.log = log.tagged("meter")
-        samples = hw.samples
-        m = cfg["metrology"]
-        v_per_count = m["v_per_count"] or samples.v_per_count
-        i_per_count = m["i_per_count"] or samples.i_per_count
-        blocks = max(1, (m["period_ms"] * samples.rate_hz) // (1000 * samples.pairs_per_block))
-        self.metrology = Metrology(samples.rate_hz, blocks * samples.pairs_per_block, v_per_count, i_per_count)
-        self.period_real_ms = blocks * samples.pairs_per_block * 1000 // samples.rate_hz
-        self.registers = EnergyRegisters(store.AtomicRecord(hw.storage_root + "/registers"))
+        self.registers = EnergyRegisters(hw.storage_root)
         self.periods = 0
         self.supervisor = Supervisor(watchdog=hw.watchdog, log=log)
+        samples = hw.samples
+        self.metrology = None
+        if samples is not None:
+            m = cfg["metrology"]
+            v_per_count = m["v_per_count"] or samples.v_per_count
+            i_per_count = m["i_per_count"] or samples.i_per_count
+            blocks = max(1, (m["period_ms"] * samples.rate_hz) // (1000 * samples.pairs_per_block))
+            self.metrology = Metrology(samples.rate_hz, blocks * samples.pairs_per_block, v_per_count, i_per_count,
+                                       offset_counts=samples.zero_count)
+            self.period_real_ms = blocks * samples.pairs_per_block * 1000 // samples.rate_hz
 
     def build(self):
         clock = self.hw.clock
         sup = self.supervisor
-        sup.add("metrology", self.metrology_task, self.period_real_ms * 2 + _STALL_MARGIN_MS)
+        if self.metrology is not None:
+            sup.add("metrology", self.metrology_task, self.period_real_ms * 2 + _STALL_MARGIN_MS)
+        else:
+            self.log.error("no metering front end: metrology not running, registers kept as they are")
+        if self.registers.damaged_copies:
+            self.log.error("%d damaged copies of the energy registers found; kept the newest valid one",
+                           self.registers.damaged_copies)
         checkpoint_ms = self.cfg["metrology"]["checkpoint_s"] * 1000
         sup.add("registers", self.registers_task, clock.real_ms(checkpoint_ms) * 2 + _STALL_MARGIN_MS)
         report_ms = self.cfg["report"]["interval_s"] * 1000
         sup.add("report", self.report_task, clock.real_ms(report_ms) * 2 + _STALL_MARGIN_MS)
         self.log.info(
-            "meter %s on %s: %d Hz, %d pairs per period, registers %d/%d Wh",
+            "meter %s on %s: registers %d/%d Wh",
             self.cfg["meter_id"],
             self.hw.name,
-            self.hw.samples.rate_hz,
-            self.metrology.pairs_per_period,
             self.registers.import_wh,
             self.registers.export_wh,
         )
@@ -55,17 +61,21 @@ class Meter:
 
     async def metrology_task(self, progress):
         samples = self.hw.samples
-        clock = self.hw.clock
+        metrology = self.metrology
+        # Energy is power times the time the samples cover (a clock that is set, or
+        # steps, neither invents nor loses energy); blocks the task missed count too,
+        # at the power of the period that follows them.
+        calendar_ms_per_pair = 1000 * self.hw.clock.speed / samples.rate_hz
+        overruns = samples.overruns
         samples.start()
-        last_ms = clock.time_ms()
         try:
             while True:
                 block = await samples.read_block()
-                if self.metrology.add_block(block):
-                    now_ms = clock.time_ms()
-                    # Energy over the calendar time the period stands for.
-                    self.registers.add_power(self.metrology.readings.p_w, now_ms - last_ms)
-                    last_ms = now_ms
+                if metrology.add_block(block):
+                    missed_pairs = (samples.overruns - overruns) * samples.pairs_per_block
+                    overruns = samples.overruns
+                    duration_ms = (metrology.readings.pairs + missed_pairs) * calendar_ms_per_pair
+                    self.registers.add_power(metrology.readings.p_w, duration_ms)
                     self.periods += 1
                     progress()
         finally:
@@ -87,7 +97,7 @@ class Meter:
         interval_ms = self.cfg["report"]["interval_s"] * 1000
         while True:
             await clock.sleep_ms(interval_ms)
-            fields = self.metrology.readings.as_dict()
+            fields = self.metrology.readings.as_dict() if self.metrology is not None else {}
             fields.update(self.registers.as_dict())
             fields["t"] = clock.time_s()
             fields["periods"] = self.periods

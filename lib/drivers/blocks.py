@@ -5,12 +5,16 @@
 # The interrupt side calls _hand_over(index) when a block is complete; read_block()
 # awaits the flag and returns the newest complete block. Blocks completed while the
 # task was not looking are counted in `overruns`, never queued.
+#
+# Each side writes only its own counter (the interrupt `_completed`, the task `_taken`,
+# both wrapping within small ints), so no hand-over is lost between a read and a write
+# of a shared count, whenever the interrupt lands.
 
 from array import array
 import rt
 from micropython import const
 
-_MAX_PENDING = const(1000)  # bounded so the count stays a small int
+_COUNT_MASK = const(0x3FFFFFFF)  # counters wrap below 2**30: small ints on every port
 
 
 class DoubleBufferedSource:
@@ -25,21 +29,22 @@ class DoubleBufferedSource:
         self._blocks = (array(typecode, bytes(item_bytes * size)), array(typecode, bytes(item_bytes * size)))
         self._views = (memoryview(self._blocks[0]), memoryview(self._blocks[1]))
         self._ready = 0  # index of the newest complete block
-        self._pending = 0  # blocks completed since read_block last took one
+        self._completed = 0  # blocks handed over (interrupt side)
+        self._taken = 0  # value of _completed when read_block last took a block (task side)
         self._flag = rt.ThreadSafeFlag()
         self._running = False
         self.overruns = 0
 
     def _reset_hand_over(self):
         self._ready = 0
-        self._pending = 0
+        self._completed = 0
+        self._taken = 0
         self._flag.clear()
 
     def _hand_over(self, block):
         # Interrupt side (scheduled): allocation-free.
         self._ready = block
-        if self._pending < _MAX_PENDING:
-            self._pending += 1
+        self._completed = (self._completed + 1) & _COUNT_MASK
         self._flag.set()
 
     def calendar_ms_per_block(self):
@@ -51,9 +56,12 @@ class DoubleBufferedSource:
         """The newest complete block, v0, i0, v1, i1, ...: valid for one block period."""
         if not self._running:
             raise RuntimeError("samples not started")
-        while not self._pending:
+        while self._completed == self._taken:
             await self._flag.wait()
-        if self._pending > 1:
-            self.overruns += self._pending - 1  # overwritten before we looked
-        self._pending = 0
-        return self._views[self._ready]
+        completed = self._completed
+        ready = self._ready  # may already be newer than `completed`: still a whole block
+        missed = ((completed - self._taken) & _COUNT_MASK) - 1
+        if missed > 0:
+            self.overruns += missed  # overwritten before we looked
+        self._taken = completed
+        return self._views[ready]

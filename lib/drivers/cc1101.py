@@ -69,6 +69,12 @@ _OVERFLOW = const(0x80)  # RXBYTES/TXBYTES bit 7: over/underflow
 _COUNT_MASK = const(0x7F)
 _TX_DONE_MS = const(100)  # 255 bytes at 100 kbit/s take 21 ms on air
 _POLL_MS = const(1)  # the FIFO holds 5 ms of data at 100 kbit/s
+# receive() gives a packet under way at most the air time of the longest one after its
+# timeout: up to 24 preamble, 4 sync and 1 length byte, then 255 bytes, at the configured
+# data rate, doubled, plus a margin for polling. A chip that stops mid-packet (or a GDO0
+# stuck high) then ends receive() instead of hanging it.
+_LONGEST_PACKET_BITS = const(8 * (24 + 4 + 1 + 255))
+_PACKET_MARGIN_MS = const(20)
 
 XTAL_HZ = 26_000_000
 FREQUENCY_HZ = 868_950_000  # wireless M-Bus T1/C1 (EN 13757-4)
@@ -77,6 +83,16 @@ FREQUENCY_HZ = 868_950_000  # wireless M-Bus T1/C1 (EN 13757-4)
 def freq_word(hz, xtal_hz=XTAL_HZ):
     """FREQ2..0 for a carrier: hz * 2**16 / f_xosc, rounded (datasheet section 21)."""
     return ((hz << 16) + xtal_hz // 2) // xtal_hz
+
+
+def data_rate(mdmcfg4, mdmcfg3, xtal_hz=XTAL_HZ):
+    """Data rate in baud from MDMCFG4 (DRATE_E in bits 3..0) and MDMCFG3 (DRATE_M), section 12."""
+    return ((256 + mdmcfg3) << (mdmcfg4 & 0x0F)) * xtal_hz >> 28
+
+
+def longest_packet_ms(baud):
+    """The cap receive() adds to its timeout: twice the longest packet's air time, plus a margin."""
+    return 2 * (_LONGEST_PACKET_BITS * 1000 + baud - 1) // baud + _PACKET_MARGIN_MS
 
 
 def default_registers(frequency_hz=FREQUENCY_HZ):
@@ -122,6 +138,8 @@ class CC1101:
         self.received = 0
         self.rx_overflows = 0
         self.tx_underflows = 0
+        self.rx_stalls = 0  # receptions given up: a packet never finished within its air time
+        self.packet_cap_ms = longest_packet_ms(data_rate(0x5C, 0x04))  # the default table's rate
 
     # -- register access -------------------------------------------------------------
 
@@ -201,6 +219,7 @@ class CC1101:
         for address, value in registers or default_registers():
             self.write_reg(address, value)
         self.write_reg(PATABLE, pa_power)
+        self.packet_cap_ms = longest_packet_ms(data_rate(self.read_reg(MDMCFG4), self.read_reg(MDMCFG3)))
         self.strobe(SIDLE)
         self.strobe(SCAL)
 
@@ -247,13 +266,21 @@ class CC1101:
         return True
 
     async def receive(self, timeout_ms):
-        """The next frame heard within timeout_ms (a packet under way is finished), or None."""
+        """The next frame heard within timeout_ms (a packet under way is finished), or None.
+
+        A packet under way at the timeout gets packet_cap_ms more at most; one that has not
+        ended by then (the chip stopped mid-packet) is dropped and counted in rx_stalls."""
         self._flush()
         self.strobe(SRX)
         deadline = rt.ticks_add(rt.ticks_ms(), timeout_ms)
+        cap = rt.ticks_add(deadline, self.packet_cap_ms)
         frame = None
         got = 0
         while True:
+            if rt.ticks_diff(cap, rt.ticks_ms()) <= 0:
+                self.rx_stalls += 1
+                self._flush()
+                return None
             count = self.read_status_stable(RXBYTES)
             if count & _OVERFLOW:
                 self.rx_overflows += 1
