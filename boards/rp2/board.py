@@ -1,6 +1,7 @@
 # Raspberry Pi Pico / Pico W (RP2040) board: pin and bus map, calibration defaults, make_hardware().
 #
-# make_hardware(config) reads these keys of config["board"] (all optional):
+# make_hardware(config) reads these keys of config["board"] (all optional; SCHEMA below
+# checks them at boot, before the watchdog is armed):
 #
 #   rate_hz          4000   sample pairs per second (the ADC converts at twice that)
 #   pairs_per_block  400    pairs per block (100 ms at 4000 Hz)
@@ -8,7 +9,8 @@
 #   i_per_count      None
 #   samples          app    use the metering front end: default True for the meter app only
 #   radio            True   False: no CC1101 fitted
-#   led_pin          "LED"  the metrology LED ("LED" is GP25 on a Pico, the CYW43's on a Pico W)
+#   led_pin          null   the metrology LED's GPIO; null: "LED" (GP25 on a Pico, the
+#                           CYW43's on a Pico W)
 #
 # and config["watchdog_ms"] (default 8000, at most 8388: the RP2040 watchdog's limit).
 # A radio that is enabled but does not answer is reported and left out (None).
@@ -21,6 +23,7 @@ import rp2
 import clock
 from store.fs import make_dirs
 from hardware import Hardware, wants_samples
+from config import Int, Float, Str, Bool, Optional
 from micropython import const
 from adc_dma import ADCSampler
 from drivers.cc1101 import CC1101
@@ -70,6 +73,19 @@ DEFAULT_PAIRS_PER_BLOCK = const(400)
 DEFAULT_WATCHDOG_MS = const(8000)
 MAX_WATCHDOG_MS = const(8388)
 STORAGE_ROOT = "/data"
+
+# config["board"] on this board; startup.boot checks it before make_hardware runs.
+# The ADC converts at 2 * rate_hz, at most 500 kS/s.
+SCHEMA = {
+    "rate_hz": Int(500, 50000, default=DEFAULT_RATE_HZ),
+    "pairs_per_block": Int(16, 4000, default=DEFAULT_PAIRS_PER_BLOCK),
+    "v_per_count": Optional(Float(0.0)),
+    "i_per_count": Optional(Float(0.0)),
+    "samples": Optional(Bool()),
+    "radio": Bool(default=True),
+    "led_pin": Optional(Int(0, 29)),
+    "console": Str(choices=("text", "json"), default="text"),
+}
 
 
 def make_samples(board, cal_clock):
@@ -126,7 +142,7 @@ def make_hardware(config):
         mbus_uart=make_uart(MBUS_UART_ID, MBUS_BAUDRATE, 0, MBUS_TX_PIN, MBUS_RX_PIN),  # parity 0: even
         mep_uart=make_uart(MEP_UART_ID, MEP_BAUDRATE, None, MEP_TX_PIN, MEP_RX_PIN),
         radio=make_radio(board),
-        led=Pin(board.get("led_pin", LED_PIN), Pin.OUT, value=0),
+        led=Pin(LED_PIN if board.get("led_pin") is None else board["led_pin"], Pin.OUT, value=0),
         storage_root=make_storage(),
         watchdog=machine.WDT(timeout=watchdog_ms),
         reset=machine.reset,

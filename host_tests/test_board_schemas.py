@@ -1,0 +1,82 @@
+# test: cpython-only (loads the device boards' board.py with stand-in machine/rp2 modules)
+# Every board checks its "board" section at boot with its own SCHEMA: defaults fill in,
+# and a bad value is named before make_hardware arms the watchdog.
+import importlib.util
+import json
+import sys
+import types
+
+import startup
+import support
+from meter.config import SCHEMA as METER_SCHEMA
+
+
+class _Part:
+    OUT = IN = IRQ_FALLING = 1
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+
+def load_board(name):
+    """boards/<name>/board.py as a module of its own, with stand-ins for the chip modules."""
+    machine = types.ModuleType("machine")
+    for part in ("Pin", "SPI", "UART", "ADC", "WDT"):
+        setattr(machine, part, _Part)
+    machine.mem32 = {}
+    machine.unique_id = lambda: b"\x01"
+    machine.reset = lambda: None
+    saved = {key: sys.modules.get(key) for key in ("machine", "rp2", "esp32")}
+    sys.modules.update(machine=machine, rp2=types.ModuleType("rp2"), esp32=types.ModuleType("esp32"))
+    folder = support.REPO + "/boards/" + name
+    sys.path.insert(0, folder)
+    try:
+        spec = importlib.util.spec_from_file_location(name + "_board", folder + "/board.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(folder)
+        for key, value in saved.items():
+            if value is None:
+                sys.modules.pop(key, None)
+            else:
+                sys.modules[key] = value
+
+
+def check(board, settings):
+    return startup.check_config({"app": "meter", "meter_id": "12345678", "board": settings}, METER_SCHEMA,
+                                board.SCHEMA)
+
+
+def bad_key(board, settings):
+    from config import ConfigError
+
+    return support.raises(ConfigError, check, board, settings).key
+
+
+def test_esp32_board_section():
+    board = load_board("esp32")
+    assert check(board, {})["board"]["rate_hz"] == 2000
+    assert check(board, {"rate_hz": 4000, "i_gain": 64})["board"]["i_gain"] == 64
+    assert bad_key(board, {"rate_hz": 3000}) == "board.rate_hz"  # not CLKIN/2/OSR
+    assert bad_key(board, {"v_gain": 3}) == "board.v_gain"
+    assert bad_key(board, {"led_pin": 40}) == "board.led_pin"
+    assert bad_key(board, {"radoi": False}) == "board.radoi"
+
+
+def test_rp2_board_section():
+    board = load_board("rp2")
+    assert check(board, {})["board"]["rate_hz"] == 4000
+    assert check(board, {"led_pin": None})["board"]["led_pin"] is None
+    assert bad_key(board, {"rate_hz": 300000}) == "board.rate_hz"  # the ADC tops out at 500 kS/s
+    assert bad_key(board, {"radio": 1}) == "board.radio"
+    assert bad_key(board, {"led_pin": "LED"}) == "board.led_pin"
+
+
+def test_every_board_takes_the_readme_examples():
+    with open(support.REPO + "/README.md") as f:
+        blocks = [part.split("```", 1)[0] for part in f.read().split("```json\n")[1:]]
+    board = load_board("esp32")  # the README's fuller example sets ADS131M02 gains
+    for block in blocks:
+        startup.check_config(json.loads(block), METER_SCHEMA, board.SCHEMA)
