@@ -77,3 +77,15 @@ def raises(exc_type, function, *args):
     except exc_type as exc:
         return exc
     raise AssertionError("%s not raised" % exc_type.__name__)
+
+
+async def run_for(supervisor, ms):
+    """Run a Supervisor for ms milliseconds, then stop it and let it wind up."""
+
+    async def stop_later():
+        await rt.sleep_ms(ms)
+        supervisor.stop()
+
+    stopper = asyncio.create_task(stop_later())
+    await supervisor.run()
+    await stopper

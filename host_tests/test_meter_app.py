@@ -144,17 +144,6 @@ def test_meter_tasks_measure_register_and_checkpoint_on_the_host_board():
     meter = app.Meter(hw, cfg, Log([ConsoleSink(out)]))
     sup = meter.build()
 
-    async def run_for(ms):
-        async def stop_later():
-            await rt.sleep_ms(ms)
-            sup.stop()
-
-        import asyncio
-
-        stopper = asyncio.create_task(stop_later())
-        await sup.run()
-        await stopper
-
     async def set_the_clock_back_a_day():
         await rt.sleep_ms(700)
         hw.clock.set_time_s(hw.clock.time_s() - 86400)
@@ -163,7 +152,7 @@ def test_meter_tasks_measure_register_and_checkpoint_on_the_host_board():
         import asyncio
 
         setter = asyncio.create_task(set_the_clock_back_a_day())
-        await run_for(1500)
+        await support.run_for(sup, 1500)
         await setter
 
     support.run(run_and_set_clock())
@@ -209,18 +198,7 @@ def test_a_meter_without_a_front_end_runs_its_other_tasks_and_says_why():
     sup = meter.build()
     assert "no metering front end" in out.getvalue()
 
-    async def run_for(ms):
-        import asyncio
-
-        async def stop_later():
-            await rt.sleep_ms(ms)
-            sup.stop()
-
-        stopper = asyncio.create_task(stop_later())
-        await sup.run()
-        await stopper
-
-    support.run(run_for(300))
+    support.run(support.run_for(sup, 300))
     status = sup.status()
     assert sorted(status) == ["registers", "report"]
     assert all(s["restarts"] == 0 for s in status.values())

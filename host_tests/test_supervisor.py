@@ -34,14 +34,7 @@ def make(watchdog=None, **timing):
     return Supervisor(watchdog, log, **settings), sink, log
 
 
-async def run_for(supervisor, ms):
-    async def stop_later():
-        await rt.sleep_ms(ms)
-        supervisor.stop()
-
-    stopper = asyncio.create_task(stop_later())
-    await supervisor.run()
-    await stopper
+run_for = support.run_for
 
 
 def gaps(ticks):
