@@ -160,6 +160,21 @@ def test_cc1101_configures_868_95_mhz_variable_length():
     assert r.read_reg(cc1101.MDMCFG4) == 0x5C
 
 
+def test_cc1101_bring_up_configures_a_chip_that_answers_and_refuses_a_silent_one():
+    chip, r = radio()
+    assert r.bring_up()
+    assert chip.strobes[0] == cc1101.SRES and chip.regs[cc1101.FREQ2] == 0x21
+
+    class Silent(FakeCC1101):
+        def _read_status(self, address):
+            return 0xFF  # no chip on the bus: MISO floats high
+
+    silent = Silent()
+    r = CC1101(silent, silent.cs, FakePin(0))
+    assert not r.bring_up()
+    assert silent.regs[cc1101.FREQ2] != 0x21  # left unconfigured
+
+
 def test_cc1101_sends_short_and_long_frames_through_the_fifo():
     chip, r = radio()
     r.configure()

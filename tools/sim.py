@@ -85,6 +85,18 @@ class Outputs:
             f.close()
 
 
+def read_master(fd):
+    """What a non-blocking pty master has: bytes, b"" when nothing is waiting, or None
+    on EIO/EOF (no slave open), which polls readable forever and must not be spun on."""
+    try:
+        data = os.read(fd, 4096)
+    except BlockingIOError:
+        return b""
+    except OSError:
+        return None
+    return data or None
+
+
 class PtyLink:
     """Two pty pairs whose masters this process relays: a serial cable between two devices.
 
@@ -140,14 +152,10 @@ class PtyLink:
         self._timers.append(self._loop.call_later(self.RETRY_S, callback, *args))
 
     def _relay(self, src, dst, a_to_b):
-        try:
-            data = os.read(src, 4096)
-        except BlockingIOError:
+        data = read_master(src)
+        if data == b"":
             return
-        except OSError:
-            data = b""
-        if not data:
-            # EIO (no slave open) or EOF: polls readable forever; do not spin on it.
+        if data is None:
             self.read_errors += 1
             self._loop.remove_reader(src)
             self._later(self._watch, src)
@@ -238,13 +246,10 @@ class PtyPort:
             self._loop.add_reader(self.master, self._drain)
 
     def _drain(self):
-        try:
-            data = os.read(self.master, 4096)
-        except BlockingIOError:
+        data = read_master(self.master)
+        if data == b"":
             return
-        except OSError:
-            data = b""
-        if not data:
+        if data is None:
             self.read_errors += 1
             self._loop.remove_reader(self.master)
             self._timer = self._loop.call_later(self.RETRY_S, self._watch)

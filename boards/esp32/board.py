@@ -30,7 +30,7 @@ from config import Int, Float, Str, Bool, Optional
 from micropython import const
 from drivers.ads131m02 import ADS131M02
 from drivers.cc1101 import CC1101
-from drivers.uartstream import AsyncUART
+from drivers.uartstream import open_uart
 
 NAME = "esp32"
 
@@ -141,18 +141,14 @@ def make_radio(board):
     spi = SPI(RADIO_SPI_ID, baudrate=RADIO_SPI_HZ, polarity=0, phase=0,
               sck=Pin(RADIO_SCK_PIN), mosi=Pin(RADIO_MOSI_PIN), miso=Pin(RADIO_MISO_PIN))
     radio = CC1101(spi, Pin(RADIO_CS_PIN, Pin.OUT, value=1), Pin(RADIO_GDO0_PIN, Pin.IN))
-    radio.reset()
-    if not radio.present():
+    if not radio.bring_up():
         print("board: no CC1101 answering on VSPI; radio = None")
         return None
-    radio.configure()
     return radio
 
 
 def make_uart(uart_id, baudrate, parity, tx_pin, rx_pin):
-    uart = UART(uart_id, baudrate=baudrate, bits=8, parity=parity, stop=1,
-                tx=Pin(tx_pin), rx=Pin(rx_pin), rxbuf=UART_RXBUF_BYTES, timeout=0)
-    return AsyncUART(uart)
+    return open_uart(UART, Pin, uart_id, baudrate, parity, tx_pin, rx_pin, UART_RXBUF_BYTES)
 
 
 def make_storage(path=STORAGE_ROOT):

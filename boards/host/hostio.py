@@ -145,15 +145,18 @@ class Link:
             return False
         return True
 
-    def hang_up(self):
-        """Close a TCP link now (a broken stream); it reconnects on the next use after 500 ms."""
+    def _drop_raw(self):
         if self.raw is not None:
             try:
                 self._poll.unregister(self.raw)
             except (OSError, KeyError, ValueError):
                 pass
             self.raw.close()
-        self.raw = None
+            self.raw = None
+
+    def hang_up(self):
+        """Close a TCP link now (a broken stream); it reconnects on the next use after 500 ms."""
+        self._drop_raw()
         self._retry_at = rt.ticks_add(rt.ticks_ms(), _RECONNECT_MS)
 
     def ensure(self):
@@ -269,11 +272,5 @@ class Link:
         return self.raw.fileno() if self.raw is not None else -1
 
     def close(self):
-        if self.raw is not None:
-            try:
-                self._poll.unregister(self.raw)
-            except (OSError, KeyError, ValueError):
-                pass
-            self.raw.close()
-            self.raw = None
+        self._drop_raw()
         self._address = None

@@ -215,6 +215,14 @@ class CC1101:
         version = self.read_status(VERSION)
         return self.read_status(PARTNUM) == 0x00 and version not in (0x00, 0xFF)
 
+    def bring_up(self):
+        """Reset, check the chip answers and configure it; False if no CC1101 is there."""
+        self.reset()
+        if not self.present():
+            return False
+        self.configure()
+        return True
+
     def configure(self, registers=None, pa_power=PA_POWER):
         for address, value in registers or default_registers():
             self.write_reg(address, value)

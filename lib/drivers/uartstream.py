@@ -63,3 +63,12 @@ class AsyncUART(io.IOBase):
                 return entry[1] & arg
             return 0
         return -1
+
+
+def open_uart(uart_class, pin_class, uart_id, baudrate, parity, tx_pin, rx_pin, rxbuf_bytes):
+    """A board's 8-bit serial port with timeout=0, wrapped as an AsyncUART.
+
+    Takes the board's machine.UART and machine.Pin classes: only boards import machine."""
+    uart = uart_class(uart_id, baudrate=baudrate, bits=8, parity=parity, stop=1,
+                      tx=pin_class(tx_pin), rx=pin_class(rx_pin), rxbuf=rxbuf_bytes, timeout=0)
+    return AsyncUART(uart)
