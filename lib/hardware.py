@@ -4,7 +4,7 @@
 
 class Hardware:
     def __init__(self, name, unique_id, clock, samples, mbus_uart, mep_uart, radio, led, storage_root, watchdog,
-                 reset):
+                 reset, board_secret=None):
         self.name = name  # "esp32", "rp2" or "host"
         self.unique_id = unique_id  # bytes
         self.clock = clock  # clock.Clock: calendar time
@@ -16,6 +16,9 @@ class Hardware:
         self.storage_root = storage_root  # folder of the power-fail-safe store
         self.watchdog = watchdog  # feed()
         self.reset = reset  # reboot
+        # 16 bytes that seal the key store (security/keystore.py), from the board's own
+        # secret storage; None where the board has none yet (then no keys can be kept).
+        self.board_secret = board_secret
 
 
 def wants_samples(config):

@@ -6,6 +6,8 @@
 #   speed            1        calendar clock speed: calendar time runs this many times faster
 #   start_s          None     calendar start, epoch seconds (None: the wall clock)
 #   storage_dir      "data"   the power-fail-safe store's directory (created if missing)
+#   secret_file      None     the board secret that seals the key store (16 random bytes,
+#                             made on first boot); None: <storage_dir>/board.secret
 #   unique_id        None     chip id: hex digits -> those bytes, other text -> its bytes;
 #                             None: config["meter_id"] as BCD bytes, else b"HOST"
 #   mbus_uart        None     wired M-Bus port: "pty:/dev/pts/N", "tcp:127.0.0.1:PORT" or None
@@ -29,6 +31,7 @@
 # Exit codes, for the simulation that restarts the process: reset() exits 75, a
 # watchdog that was not fed in time 76 (softwdt.py).
 
+import os
 import sys
 import clock
 from hardware import Hardware, wants_samples
@@ -89,6 +92,7 @@ SCHEMA = {
     "speed": Int(1, 10_000_000, default=1),
     "start_s": Optional(Int(0)),
     "storage_dir": Str(min_len=1, default="data"),
+    "secret_file": Optional(Str(min_len=1)),
     "unique_id": Optional(Str(min_len=1, max_len=32)),
     "mbus_uart": Optional(LinkAddress()),
     "mep_uart": Optional(LinkAddress()),
@@ -145,6 +149,25 @@ def storage_root(path):
     return path
 
 
+def board_secret(path):
+    """The host board's secret: a file standing in for a chip's secure storage.
+
+    Made from the OS's random source on first boot, as a factory would fuse it.
+    """
+    try:
+        with open(path, "rb") as f:
+            secret = f.read()
+        if len(secret) == 16:
+            return secret
+    except OSError:
+        pass
+    secret = os.urandom(16)
+    with open(path + ".new", "wb") as f:
+        f.write(secret)
+    os.rename(path + ".new", path)
+    return secret
+
+
 def make_samples(board, cal_clock):
     bits = board.get("adc_bits", 24)
     return WaveformSource(
@@ -165,6 +188,7 @@ def make_hardware(config, exit=None):
     mbus = board.get("mbus_uart")
     mep = board.get("mep_uart")
     air = board.get("air")
+    root = storage_root(board.get("storage_dir", "data"))
     watchdog = None
     if board.get("watchdog", True):
         watchdog = SoftWatchdog(config.get("watchdog_ms", DEFAULT_WATCHDOG_MS), exit=exit)
@@ -177,7 +201,8 @@ def make_hardware(config, exit=None):
         mep_uart=HostUART(mep, baudrate=MEP_BAUDRATE) if mep else None,
         radio=HostAir(air) if air else None,
         led=RecordingPin("metrology led"),
-        storage_root=storage_root(board.get("storage_dir", "data")),
+        storage_root=root,
         watchdog=watchdog,
         reset=resetter(exit),
+        board_secret=board_secret(board.get("secret_file") or root + "/board.secret"),
     )

@@ -1,0 +1,1 @@
+# Device security: keys at rest (keystore).
