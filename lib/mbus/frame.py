@@ -134,10 +134,18 @@ def frame_length(buf, n):
     return buf[1] + 6
 
 
-def parse(buf):
-    """Check buf as exactly one complete frame and return it as a Frame.
-    Raises FrameError: 'truncated', 'bad start', 'L-field mismatch',
-    'bad checksum', 'bad stop byte', 'trailing bytes'."""
+KIND_ACK = const(0)
+KIND_SHORT = const(1)
+KIND_CONTROL = const(2)
+KIND_LONG = const(3)
+KINDS = ("ack", "short", "control", "long")
+
+
+def check(buf):
+    """Check buf as exactly one complete frame without copying it: returns
+    (kind, c, a, ci) with kind one of KIND_*, None for absent fields. Raises
+    FrameError: 'truncated', 'bad start', 'L-field mismatch', 'bad checksum',
+    'bad stop byte', 'trailing bytes'."""
     n = len(buf)
     if n == 0:
         raise FrameError("truncated")
@@ -145,7 +153,7 @@ def parse(buf):
     if b == ACK:
         if n != 1:
             raise FrameError("trailing bytes")
-        return Frame("ack", None, None, None, b"")
+        return KIND_ACK, None, None, None
     if b == START_SHORT:
         if n < 5:
             raise FrameError("truncated")
@@ -155,7 +163,7 @@ def parse(buf):
             raise FrameError("bad stop byte")
         if (buf[1] + buf[2]) & 0xFF != buf[3]:
             raise FrameError("bad checksum")
-        return Frame("short", buf[1], buf[2], None, b"")
+        return KIND_SHORT, buf[1], buf[2], None
     if b != START_LONG:
         raise FrameError("bad start")
     if n < 4:
@@ -173,6 +181,12 @@ def parse(buf):
         raise FrameError("bad stop byte")
     if checksum(buf, 4, n - 2) != buf[n - 2]:
         raise FrameError("bad checksum")
-    if length == 3:
-        return Frame("control", buf[4], buf[5], buf[6], b"")
-    return Frame("long", buf[4], buf[5], buf[6], bytes(buf[7:n - 2]))
+    return (KIND_CONTROL if length == 3 else KIND_LONG), buf[4], buf[5], buf[6]
+
+
+def parse(buf):
+    """Check buf as exactly one complete frame (see check) and return it as a
+    Frame; data is a copy of the user data after CI."""
+    kind, c, a, ci = check(buf)
+    data = bytes(buf[7:len(buf) - 2]) if kind == KIND_LONG else b""
+    return Frame(KINDS[kind], c, a, ci, data)
