@@ -466,6 +466,8 @@ def main(argv=None):
     def log(text):
         print(text, file=sys.stderr, flush=True)
 
+    log("ready: %d slaves at %d baud%s" % (len(bus.slaves), args.baud, ", echo" if bus.echo else ""))
+
     try:
         serve(fd, bus, args.baud, log if args.verbose else None, args.seconds)
     except KeyboardInterrupt:

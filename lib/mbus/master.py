@@ -258,7 +258,8 @@ class Master:
             result = await self._exchange(request)
             if result == FRAME:
                 if self.rx.frame_len == 1:
-                    return OK
+                    # Bytes right behind the E5: a second device answering too.
+                    return OK if not self.rx.pending() else COLLISION
                 code = BAD  # a frame, but not the acknowledgement
             else:
                 code = _code_of(result)
@@ -344,6 +345,8 @@ class Master:
                     dev.fcb ^= 1
                     return OK, telegram
                 code = BAD  # E5 or a control frame where data was asked for
+                if len(telegram) == 1 and not await rx.quiet(rx.gap_ms):
+                    code = COLLISION  # a late second acknowledgement, then more answers
             else:
                 code = _code_of(result)
         dev.fcb = None  # the link state is unknown now: reset before the next exchange
