@@ -53,7 +53,7 @@ _P10 = (1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000,
         1000000000, 10000000000, 100000000000, 1000000000000,
         10000000000000, 100000000000000, 1000000000000000)
 _HEX = "0123456789ABCDEF"
-_INT_FORMATS = (None, "<b", "<h", None, "<i", None, None, None, "<q")
+_HEXB = b"0123456789ABCDEF"
 
 _HEADER_KEYS = ("id", "manufacturer", "version", "medium", "access_no", "status")
 
@@ -62,32 +62,33 @@ class Record:
     """One data record. function, storage, tariff, subunit, quantity, unit,
     value as documented in docs/mbus.md; dif (int), dife (bytes), vif (int or
     None), vife (bytes: everything after the VIF, FB/FD codes included) and
-    text (plain-text unit or None) are the raw codes."""
+    text (plain-text unit or None) are the raw codes. The fields live in one
+    tuple (one allocation per record instead of a growing attribute map)."""
 
-    def __init__(self, function, storage, tariff, subunit, quantity, unit, value,
-                 dif, dife, vif, vife, text):
-        self.function = function
-        self.storage = storage
-        self.tariff = tariff
-        self.subunit = subunit
-        self.quantity = quantity
-        self.unit = unit
-        self.value = value
-        self.dif = dif
-        self.dife = dife
-        self.vif = vif
-        self.vife = vife
-        self.text = text
+    def __init__(self, fields):
+        self._f = fields
+
+    function = property(lambda self: self._f[0])
+    storage = property(lambda self: self._f[1])
+    tariff = property(lambda self: self._f[2])
+    subunit = property(lambda self: self._f[3])
+    quantity = property(lambda self: self._f[4])
+    unit = property(lambda self: self._f[5])
+    value = property(lambda self: self._f[6])
+    dif = property(lambda self: self._f[7])
+    dife = property(lambda self: self._f[8])
+    vif = property(lambda self: self._f[9])
+    vife = property(lambda self: self._f[10])
+    text = property(lambda self: self._f[11])
 
     def as_dict(self):
-        return {"function": self.function, "storage": self.storage,
-                "tariff": self.tariff, "subunit": self.subunit,
-                "quantity": self.quantity, "unit": self.unit, "value": self.value}
+        f = self._f
+        return {"function": f[0], "storage": f[1], "tariff": f[2], "subunit": f[3],
+                "quantity": f[4], "unit": f[5], "value": f[6]}
 
     def __repr__(self):
-        return "Record(%s s%d t%d u%d %s=%r %s)" % (
-            self.function, self.storage, self.tariff, self.subunit,
-            self.quantity, self.value, self.unit)
+        f = self._f
+        return "Record(%s s%d t%d u%d %s=%r %s)" % (f[0], f[1], f[2], f[3], f[4], f[6], f[5])
 
 
 class Telegram:
@@ -115,11 +116,16 @@ def hex_bytes(buf, start, end):
     """buf[start:end] as upper-case hex, bytes separated by spaces (wire order)."""
     if end <= start:
         return ""
-    out = []
+    out = bytearray(3 * (end - start) - 1)
+    j = 0
     for i in range(start, end):
         b = buf[i]
-        out.append(_HEX[b >> 4] + _HEX[b & 15])
-    return " ".join(out)
+        if j:
+            out[j - 1] = 0x20
+        out[j] = _HEXB[b >> 4]
+        out[j + 1] = _HEXB[b & 15]
+        j += 3
+    return str(out, "ascii")
 
 
 def manufacturer_name(code):
@@ -145,10 +151,16 @@ def _uint(buf, start, n):
 
 
 def _int(buf, start, n):
-    fmt = _INT_FORMATS[n]
-    if fmt is not None:
-        return struct.unpack_from(fmt, buf, start)[0]
-    v = _uint(buf, start, n)
+    # two's complement, LSB first; the common sizes unrolled (no tuple from struct)
+    if n == 1:
+        v = buf[start]
+    elif n == 2:
+        v = buf[start] | (buf[start + 1] << 8)
+    elif n == 4:
+        v = (buf[start] | (buf[start + 1] << 8) | (buf[start + 2] << 16)
+             | (buf[start + 3] << 24))
+    else:
+        v = _uint(buf, start, n)
     if v >> (8 * n - 1):
         v -= 1 << (8 * n)
     return v
@@ -318,10 +330,10 @@ def _records(buf, i, end, records):
                 continue
             if dif == 0x0F or dif == 0x1F:
                 more = dif == 0x1F
-                records.append(Record(
+                records.append(Record((
                     MORE_RECORDS_FOLLOW if more else MANUFACTURER_SPECIFIC, 0, 0, 0,
                     MANUFACTURER_SPECIFIC, "", hex_bytes(buf, i, end),
-                    dif, b"", None, b"", None))
+                    dif, b"", None, b"", None)))
                 return more
             # 3F..6F reserved, 7F global readout request: length unknown
             raise DecodeError("reserved DIF")
@@ -435,9 +447,10 @@ def _records(buf, i, end, records):
                 if kind == _vif.NUMBER:
                     value = scale(value, mul, exp)
             i += n
-        records.append(Record(
+        records.append(Record((
             FUNCTIONS[(dif >> 4) & 3], storage, tariff, subunit, quantity, unit, value,
-            dif, bytes(buf[dife_start:dife_end]), v, bytes(buf[vife_start:vife_end]), text))
+            dif, bytes(buf[dife_start:dife_end]) if dife_end > dife_start else b"",
+            v, bytes(buf[vife_start:vife_end]) if vife_end > vife_start else b"", text)))
     return False
 
 
@@ -471,9 +484,9 @@ def _fixed(buf, i, end):
             value = hex_bytes(buf, j, j + 4)
         else:
             value = _scale(value, mul, exp)
-        records.append(Record(FUNCTIONS[0], storage, 0, 0,
-                              _FIXED_QUANTITY.get(unit, "unknown") if unit else "unknown",
-                              unit, value, None, b"", unit_code, b"", None))
+        records.append(Record((FUNCTIONS[0], storage, 0, 0,
+                               _FIXED_QUANTITY.get(unit, "unknown") if unit else "unknown",
+                               unit, value, None, b"", unit_code, b"", None)))
     # the status byte's application and error bits are not defined here
     return Telegram(0x73, header, records, 0, False, None)
 
