@@ -55,6 +55,10 @@ _P10 = (1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000,
 _HEX = "0123456789ABCDEF"
 _HEXB = b"0123456789ABCDEF"
 
+_QUANTITIES = _vif.QUANTITIES
+_UNITS = _vif.UNITS
+_MULTIPLIERS = _vif.MULTIPLIERS
+
 _HEADER_KEYS = ("id", "manufacturer", "version", "medium", "access_no", "status")
 
 
@@ -360,7 +364,14 @@ def _records(buf, i, end, records):
             raise DecodeError("premature end at VIF")
         v = buf[i]
         i += 1
-        quantity, unit, mul, exp, kind = _vif.PRIMARY[v & 0x7F]
+        table = _vif.PRIMARY
+        k = (v & 0x7F) << 2
+        quantity = _QUANTITIES[table[k]]
+        unit = _UNITS[table[k + 1]]
+        exp = table[k + 2] - _vif.EXP_BIAS
+        kind = table[k + 3]
+        mul = _MULTIPLIERS[kind & 7]
+        kind >>= 3
         text = None
         vife_start = i
         if kind == _vif.PLAIN_TEXT:
@@ -388,7 +399,13 @@ def _records(buf, i, end, records):
                 e = buf[i]
                 i += 1
                 table = _vif.FB if kind == _vif.EXT_FB else _vif.FD
-                quantity, unit, mul, exp, kind = table[e & 0x7F]
+                k = (e & 0x7F) << 2
+                quantity = _QUANTITIES[table[k]]
+                unit = _UNITS[table[k + 1]]
+                exp = table[k + 2] - _vif.EXP_BIAS
+                kind = table[k + 3]
+                mul = _MULTIPLIERS[kind & 7]
+                kind >>= 3
                 ext = e & 0x80
         manufacturer_vife = v == 0xFF
         count = 0

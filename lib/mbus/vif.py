@@ -1,10 +1,12 @@
 # EN 13757-3 value information tables: the primary VIF table and the FB and FD
-# extension tables, each a 128-entry list indexed by (code & 0x7F) so that a
-# record's meaning is one list lookup. An entry is
-#   (quantity, unit, multiplier, exponent, kind)
-# value = raw * multiplier * 10**exponent. Multipliers carry the time units
-# (minutes, hours, days -> seconds); exponents carry the decimal scale.
-# Quantities and units are listed in docs/mbus.md.
+# extension tables. Each is a 512-byte bytes object, 4 bytes per code
+# (code & 0x7F):
+#   [quantity index, unit index, exponent + 64, kind << 3 | multiplier index]
+# into QUANTITIES, UNITS and MULTIPLIERS, so that a record's meaning is a few
+# byte reads and the tables cost about 2 KB of heap rather than a tuple per
+# entry. value = raw * multiplier * 10**exponent; the multipliers carry the
+# time units (minutes, hours, days -> seconds). Quantities and units are
+# listed in docs/mbus.md.
 
 from micropython import const
 
@@ -18,27 +20,57 @@ EXT_FD = const(5)     # VIF FD: true VIF in table FD (next byte)
 MANUFACTURER = const(6)  # VIF 7F/FF: manufacturer specific, unscaled
 ANY = const(7)        # VIF 7E/FE: any VIF (readout selection)
 
-_SECONDS = (1, 60, 3600, 86400)
-_UNKNOWN = ("unknown", "", 1, 0, UNKNOWN)
+MULTIPLIERS = (1, 60, 3600, 86400)
+_SECONDS = (0, 1, 2, 3)   # multiplier indexes for s, min, h, d
+_HOUR = const(2)
+_DAY = const(3)
+EXP_BIAS = const(64)
+
+_quantities = ["unknown"]
+_units = [""]
+
+
+def _index(names, name):
+    try:
+        return names.index(name)
+    except ValueError:
+        names.append(name)
+        return len(names) - 1
 
 
 def _table():
-    return [_UNKNOWN] * 128
+    t = bytearray(512)
+    for code in range(128):
+        t[4 * code + 2] = EXP_BIAS
+        t[4 * code + 3] = UNKNOWN << 3
+    return t
+
+
+def _one(tab, code, quantity, unit="", kind=NUMBER, multiplier=0, exponent=0):
+    k = 4 * code
+    tab[k] = _index(_quantities, quantity)
+    tab[k + 1] = _index(_units, unit)
+    tab[k + 2] = exponent + EXP_BIAS
+    tab[k + 3] = (kind << 3) | multiplier
 
 
 def _decades(tab, first, count, quantity, unit, exp0):
     for n in range(count):
-        tab[first + n] = (quantity, unit, 1, exp0 + n, NUMBER)
+        _one(tab, first + n, quantity, unit, exponent=exp0 + n)
 
 
 def _durations(tab, first, quantity):
     # nn = 00 s, 01 min, 10 h, 11 days; all given in seconds
     for n in range(4):
-        tab[first + n] = (quantity, "s", _SECONDS[n], 0, NUMBER)
+        _one(tab, first + n, quantity, "s", multiplier=_SECONDS[n])
 
 
-def _one(tab, code, quantity, unit="", kind=NUMBER, multiplier=1, exponent=0):
-    tab[code] = (quantity, unit, multiplier, exponent, kind)
+def lookup(table, code):
+    """(quantity, unit, multiplier, exponent, kind) of code in table (for
+    tests and tools; the decoder reads the bytes itself)."""
+    k = 4 * (code & 0x7F)
+    return (QUANTITIES[table[k]], UNITS[table[k + 1]], MULTIPLIERS[table[k + 3] & 7],
+            table[k + 2] - EXP_BIAS, table[k + 3] >> 3)
 
 
 def _primary():
@@ -103,7 +135,7 @@ def _fd():
     _durations(t, 0x2C, "duration_since_readout")
     _one(t, 0x30, "tariff_start", kind=DATE)
     for n in range(1, 4):   # 31..33: tariff duration in min, h, d
-        _one(t, 0x30 + n, "tariff_duration", "s", multiplier=_SECONDS[n])
+        _one(t, 0x30 + n, "tariff_duration", "s", multiplier=n)
     _durations(t, 0x34, "tariff_period")
     _one(t, 0x38, "tariff_period", "month")
     _one(t, 0x39, "tariff_period", "year")
@@ -117,14 +149,14 @@ def _fd():
         _one(t, 0x60 + n, name)
     # 68..6B / 6C..6F: hours, days, months, years
     for base, name in ((0x68, "duration_since_cumulation"), (0x6C, "battery_operating_time")):
-        _one(t, base, name, "s", multiplier=3600)
-        _one(t, base + 1, name, "s", multiplier=86400)
+        _one(t, base, name, "s", multiplier=_HOUR)
+        _one(t, base + 1, name, "s", multiplier=_DAY)
         _one(t, base + 2, name, "month")
         _one(t, base + 3, name, "year")
     _one(t, 0x65, "day_change_time", kind=DATE)
     _one(t, 0x70, "battery_change_date", kind=DATE)
     _one(t, 0x71, "rf_level", "dBm")
-    _one(t, 0x74, "remaining_battery_life", "s", multiplier=86400)
+    _one(t, 0x74, "remaining_battery_life", "s", multiplier=_DAY)
     _one(t, 0x75, "meter_stopped_count")
     return t
 
@@ -154,9 +186,13 @@ def _fb():
     return t
 
 
-PRIMARY = _primary()
-FB = _fb()
-FD = _fd()
+PRIMARY = bytes(_primary())
+FB = bytes(_fb())
+FD = bytes(_fd())
+QUANTITIES = tuple(_quantities)
+UNITS = tuple(_units)
+# the builders are needed once: drop them (and their bytecode) from the heap
+del _quantities, _units, _primary, _fb, _fd, _table, _decades, _durations, _one, _index
 
 # Combinable VIFE codes (EN 13757-3 table 14) that change the value or flag it.
 VIFE_MULT_FIRST = const(0x70)   # 70..77: multiply by 10^(nnn-6)
@@ -197,3 +233,4 @@ def _fixed_units():
 
 
 FIXED_UNITS = _fixed_units()
+del _fixed_units
