@@ -65,6 +65,7 @@ class Result:
         self.telegrams = telegrams if telegrams is not None else []
         self.app_error = app_error
         self.detail = detail
+        self.seq = None  # the ring record the scheduler stored it in
 
     def __repr__(self):
         return "Result(%s, %d telegrams%s)" % (
