@@ -27,7 +27,6 @@ for _path in ("host_tests/shims", "lib"):
     sys.path.insert(0, REPO + "/" + _path)
 
 import time  # noqa: E402
-from mbus.decode import decode_frame  # noqa: E402
 
 
 def _now():
@@ -65,6 +64,7 @@ def rate(decode, frames, seconds, rounds):
 def heap_per_decode(frames):
     """Bytes allocated per decode (mean, max) under MicroPython."""
     import gc
+    from mbus.decode import decode_frame
     total = 0
     worst = 0
     for _, buf in frames:
@@ -83,10 +83,16 @@ def child(argv):
     # micropython bench/mbus_decode.py --child SECONDS ROUNDS [NAME...]
     seconds = float(argv[0])
     rounds = int(argv[1])
+    import gc
+    gc.collect()
+    before = gc.mem_alloc()
+    from mbus.decode import decode_frame
+    gc.collect()
+    imported = gc.mem_alloc() - before
     frames = load_frames(set(argv[2:]) if len(argv) > 2 else None)
     mean, worst = heap_per_decode(frames)
     fps = rate(decode_frame, frames, seconds, rounds)
-    print("%.1f %d %d %d" % (fps, mean, worst, len(frames)))
+    print("%.1f %d %d %d %d" % (fps, mean, worst, len(frames), imported))
 
 
 def _pymeterbus_decode(buf):
@@ -116,8 +122,8 @@ def _upy(seconds, rounds, names):
     upy = REPO + "/.venv/bin/micropython"
     out = subprocess.run([upy, "-X", "heapsize=512K", _script, "--child", str(seconds),
                           str(rounds)] + names, capture_output=True, text=True, check=True).stdout
-    fps, mean, worst, count = out.split()
-    return float(fps), int(mean), int(worst), int(count)
+    fps, mean, worst, count, imported = out.split()
+    return float(fps), int(mean), int(worst), int(count), int(imported)
 
 
 def main(argv):
@@ -126,6 +132,7 @@ def main(argv):
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
+    from mbus.decode import decode_frame
     frames = load_frames()
     names = _pymeterbus_names(frames)
     common = [f for f in frames if f[0] in names]
@@ -143,6 +150,8 @@ def main(argv):
         len(frames), upy_all[0], ours_all))
     print("heap per decode (MicroPython, 64-bit unix port): mean %d B, max %d B over %d frames" % (
         upy_all[1], upy_all[2], upy_all[3]))
+    print("heap held after importing mbus.decode (frame, errors, vif, decode; from .py): %d B"
+          % upy_all[4])
 
 
 if __name__ == "__main__":
