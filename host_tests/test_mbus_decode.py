@@ -214,3 +214,26 @@ def test_as_dict_for_the_tool():
     assert t.as_dict()["records"] == [{"function": "instantaneous", "storage": 0, "tariff": 0,
                                        "subunit": 0, "quantity": "energy", "unit": "Wh",
                                        "value": 1}]
+
+
+def test_every_quantity_and_unit_is_documented():
+    from support import REPO
+    from mbus import vif
+    with open(REPO + "/docs/mbus.md") as f:
+        doc = f.read()
+    for name in vif.QUANTITIES + ("plain_text", "manufacturer_specific"):
+        if name not in ("extension_fb", "extension_fd"):   # replaced by the table entry
+            assert "`%s`" % name in doc, name
+    for unit in vif.UNITS:
+        assert "`%s`" % unit in doc or (unit == "" and '`""`' in doc), unit
+    for quantity, unit, _, _ in vif.FIXED_UNITS:
+        assert "`%s`" % quantity in doc and (unit == "" or "`%s`" % unit in doc), unit
+
+
+def test_table_lookup():
+    from mbus import vif
+    assert vif.lookup(vif.PRIMARY, 0x06) == ("energy", "Wh", 1, 3, vif.NUMBER)
+    assert vif.lookup(vif.PRIMARY, 0xA2) == ("on_time", "s", 3600, 0, vif.NUMBER)
+    assert vif.lookup(vif.FD, 0x33) == ("tariff_duration", "s", 86400, 0, vif.NUMBER)
+    assert vif.lookup(vif.FB, 0x09) == ("energy", "J", 1, 9, vif.NUMBER)
+    assert vif.lookup(vif.FD, 0x7C)[0] == "unknown"

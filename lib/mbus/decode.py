@@ -491,7 +491,7 @@ def _fixed(buf, i, end):
         if k == 1 and unit_code == _vif.FIXED_SAME_HISTORIC:
             unit_code = unit1
             storage = 1
-        unit, mul, exp = _vif.FIXED_UNITS[unit_code]
+        quantity, unit, mul, exp = _vif.FIXED_UNITS[unit_code]
         j = i + 8 + 4 * k
         if status & 0x80:
             value = _uint(buf, j, 4)
@@ -501,16 +501,10 @@ def _fixed(buf, i, end):
             value = hex_bytes(buf, j, j + 4)
         else:
             value = _scale(value, mul, exp)
-        records.append(Record((FUNCTIONS[0], storage, 0, 0,
-                               _FIXED_QUANTITY.get(unit, "unknown") if unit else "unknown",
-                               unit, value, None, b"", unit_code, b"", None)))
+        records.append(Record((FUNCTIONS[0], storage, 0, 0, quantity, unit, value,
+                               None, b"", unit_code, b"", None)))
     # the status byte's application and error bits are not defined here
     return Telegram(0x73, header, records, 0, False, None)
-
-
-_FIXED_QUANTITY = {"s": "time", "d": "date", "Wh": "energy", "J": "energy",
-                   "W": "power", "J/h": "power", "m^3": "volume",
-                   "m^3/h": "volume_flow", "°C": "temperature"}
 
 
 def _decode(ci, buf, i, end):

@@ -206,29 +206,24 @@ VIFE_ERROR_FIRST = const(0x00)  # 00..1F: record error codes (slave to master)
 VIFE_ERROR_LAST = const(0x1F)
 
 # Fixed data structure (CI 0x73): 6-bit unit codes of the two counters, as
-# (unit, multiplier, exponent) into the same units as the variable format.
+# (quantity, unit, multiplier, exponent) into the units of the variable format.
 # 0x3E: the second counter has the first one's unit and is a historic value.
 FIXED_SAME_HISTORIC = const(0x3E)
 
 
 def _fixed_units():
-    t = [("", 1, 0)] * 64
-    t[0x00] = ("s", 1, 0)      # h,m,s coded as seconds count
-    t[0x01] = ("d", 1, 0)      # D,M,Y
-    for n in range(9):          # 02..0A: Wh .. 100 MWh
-        t[0x02 + n] = ("Wh", 1, n)
-    for n in range(9):          # 0B..13: kJ .. 100 GJ
-        t[0x0B + n] = ("J", 1, 3 + n)
-    for n in range(9):          # 14..1C: W .. 100 MW
-        t[0x14 + n] = ("W", 1, n)
-    for n in range(9):          # 1D..25: kJ/h .. 100 GJ/h
-        t[0x1D + n] = ("J/h", 1, 3 + n)
-    for n in range(9):          # 26..2E: ml .. 100 m^3
-        t[0x26 + n] = ("m^3", 1, n - 6)
-    for n in range(9):          # 2F..37: ml/h .. 100 m^3/h
-        t[0x2F + n] = ("m^3/h", 1, n - 6)
-    t[0x38] = ("°C", 1, -3)
-    t[0x39] = ("", 1, 0)       # units for H.C.A.
+    t = [("unknown", "", 1, 0)] * 64
+    t[0x00] = ("time", "", 1, 0)      # h,m,s: a time of day, coding not defined here
+    t[0x01] = ("date", "", 1, 0)      # D,M,Y
+    for n in range(9):
+        t[0x02 + n] = ("energy", "Wh", 1, n)          # 02..0A: Wh .. 100 MWh
+        t[0x0B + n] = ("energy", "J", 1, 3 + n)       # 0B..13: kJ .. 100 GJ
+        t[0x14 + n] = ("power", "W", 1, n)            # 14..1C: W .. 100 MW
+        t[0x1D + n] = ("power", "J/h", 1, 3 + n)      # 1D..25: kJ/h .. 100 GJ/h
+        t[0x26 + n] = ("volume", "m^3", 1, n - 6)     # 26..2E: ml .. 100 m^3
+        t[0x2F + n] = ("volume_flow", "m^3/h", 1, n - 6)  # 2F..37: ml/h .. 100 m^3/h
+    t[0x38] = ("temperature", "°C", 1, -3)
+    t[0x39] = ("hca_units", "", 1, 0)
     return t
 
 
