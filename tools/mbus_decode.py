@@ -98,8 +98,8 @@ def _decode_line(path):
         return _object((("file", _string(path)), ("error", _string("frame: " + exc.reason))))
     except MBusError as exc:
         return _object((("file", _string(path)), ("error", _string("decode: " + exc.reason))))
-    except OSError as exc:
-        return _object((("file", _string(path)), ("error", _string("read: %s" % exc))))
+    except OSError:
+        return _object((("file", _string(path)), ("error", _string("read: cannot read the file"))))
     if t.app_error is not None:
         text = "application error %d: %s" % (t.app_error, app_error_text(t.app_error))
         return _object((("file", _string(path)), ("error", _string(text))))
