@@ -414,15 +414,16 @@ def serve(fd, bus, baudrate, log=None, stop_after_s=None):
             first_byte_at = now
         if bus.echo:
             at = max(now, out[-1][0] + byte_s) if out else now
-            out.extend((at + i * byte_s, b) for i, b in enumerate(data))
+            out.extend((at + (i + 1) * byte_s, b) for i, b in enumerate(data))
         for request in assembler.push(data):
             # The request has left the wire when its last byte would have at the line rate.
             wire_end = max(now, first_byte_at + len(request) * byte_s)
             answers = bus.handle(request)
             if log:
                 log("%.3f rx %s -> %d answer(s)" % (now - began, request.hex(), len(answers)))
+            # A UART hands a byte over when its stop bit has ended: one byte time after it began.
             for t_ms, b in merge(answers, byte_s * 1000):
-                out.append((wire_end + t_ms / 1000, b))
+                out.append((wire_end + t_ms / 1000 + byte_s, b))
             out.sort(key=lambda e: e[0])
             first_byte_at = now
 
