@@ -228,6 +228,11 @@ class Scheduler:
         while True:
             now = clock.time_s()
             for i, e in enumerate(self.entries):
+                earliest = next_due_s(e.schedule, now)
+                if e.next_read_s > earliest:
+                    e.next_read_s = earliest  # the clock was set back: do not wait for the old instant
+                if e.next_status_s is not None and e.next_status_s > now + e.status_interval_s:
+                    e.next_status_s = now + e.status_interval_s
                 if e.next_read_s <= now:
                     await self._read(i, SCHEDULED)
                     e.next_read_s = next_due_s(e.schedule, now)
