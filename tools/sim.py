@@ -10,7 +10,8 @@ status lines and leaves its outputs in DIR:
 
     meter.log, mep_device.log    everything each process printed
     readings.jsonl               the meter's readings, one JSON object per line
-    events.jsonl                 warnings and errors from both processes, restarts
+    events.jsonl                 warnings and errors from both processes, restarts, wired M-Bus
+                                 reads and events (mbus_read, mbus_event, mbus_discovery)
     telegrams.hex                every wireless telegram put on the air (hex, L-field first)
     summary.json                 counts at the end of the run
     mbus_slaves.log              the simulated wired M-Bus slaves (tools/mbus_slaves.py)
