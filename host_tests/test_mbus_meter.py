@@ -69,6 +69,9 @@ def test_port_reads_configured_devices_by_primary_and_secondary_address():
         records = [unpack_record(data) for _, data in port.ring.records()]
         assert [(r[0], len(r[4])) for r in records] == [(0, 1), (1, 2)]
         assert records[1][4] == heat.telegrams
+        sets = list(port.data_sets())
+        assert [(s[0], s[1], s[3]) for s in sets] == [(gas.seq, 0, M.OK), (heat.seq, 1, M.OK)]
+        assert sets[1][5] == heat.telegrams and list(port.data_sets(after_seq=gas.seq))[0][0] == heat.seq
     finally:
         port.close()
         support.rmtree(root)

@@ -5,12 +5,14 @@
 #   port = MBusPort(hw, cfg, log)          # cfg checked against meter.config.SCHEMA
 #   supervisor.add("mbus", port.task, port.stall_ms())
 #   result = await port.request_read(i)    # on demand (the MEP port): a master Result
+#   for seq, index, kind, code, time_s, frames in port.data_sets(after_seq): ...
 
 import status
 import store
 from mbus.master import Master, Device, secondary_from_text, secondary_to_text
 from mbus.receiver import answer_timeout_ms, frame_timeout_ms
-from mbus.schedule import Scheduler, Entry
+from mbus.schedule import Scheduler, Entry, unpack_record
+from mbus.errors import MBusError
 from mbus.decode import decode_frame
 
 MAX_DEVICES = 4
@@ -104,6 +106,17 @@ class MBusPort:
     async def request_read(self, index):
         """Read device index now and store its data set; returns the master's Result."""
         return await self.scheduler.request_read(index)
+
+    def data_sets(self, after_seq=0):
+        """Stored data sets, oldest first: (seq, device index, kind, result, time_s,
+        [frames as received]). A record that does not parse is skipped and logged."""
+        for seq, data in self.ring.records(after_seq):
+            try:
+                index, kind, code, time_s, frames = unpack_record(data)
+            except MBusError as exc:
+                self.log.error("data set %d unreadable: %s", seq, exc.reason)
+                continue
+            yield seq, index, kind, code, time_s, frames
 
     def close(self):
         self.ring.close()
