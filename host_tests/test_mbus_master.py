@@ -224,7 +224,7 @@ def test_scan_reports_two_devices_with_the_same_id():
     specs = [dict(d) for d in DEFAULT_DEVICES[:2]]
     specs[1]["id"] = "12082058"  # the water meter gets the gas meter's ID
     m, uart = master_on(default_bus(specs=specs))
-    found, collisions = support.run(m.scan())
+    found, collisions = support.run(m.scan(secondary_from_text("1208FFFFFFFFFFFF")))
     # Same ID, different manufacturer and medium: the digit search cannot split them.
     assert found == [] and [secondary_to_text(c) for c in collisions] == ["12082058FFFFFFFF"]
 
