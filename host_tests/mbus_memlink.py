@@ -5,6 +5,7 @@
 
 import sys
 import asyncio
+import rt
 import support
 
 if support.REPO + "/tools" not in sys.path:
@@ -25,6 +26,8 @@ class MemoryUART:
         self.assembler = RequestAssembler()
         self.noise = b""  # bytes put in front of the next answer
         self.tasks = []
+        self.sent_at = []  # rt.ticks_ms() of each write
+        self.delivered_at = []  # rt.ticks_ms() of each answer put in the inbox
 
     def any(self):
         return len(self.inbox)
@@ -49,6 +52,7 @@ class MemoryUART:
 
     def deliver(self, data):
         self.inbox += data
+        self.delivered_at.append(rt.ticks_ms())
         self.event.set()
 
     async def _later(self, ms, data):
@@ -58,6 +62,7 @@ class MemoryUART:
     async def write_all(self, data):
         data = bytes(data)
         self.sent.append(data)
+        self.sent_at.append(rt.ticks_ms())
         if self.bus.echo:
             self.deliver(data)
         for request in self.assembler.push(data):

@@ -243,3 +243,18 @@ def test_application_reset_and_snd_ud():
     c = sent_c(uart)
     assert c == [(NKE, 1), (0x73, 1), (0x53, 1)]
     assert uart.sent[1] == bytes((0x68, 3, 3, 0x68, 0x73, 1, 0x50, (0x73 + 1 + 0x50) & 0xFF, 0x16))
+
+
+def test_turnaround_between_an_answer_and_the_next_request():
+    import rt
+
+    m, uart = master_on(default_bus())
+    m.turnaround_ms = 50
+    r = support.run(m.read(Device(1)))
+    assert r.code == M.OK and len(uart.sent_at) == 2
+    # The E5 came back, then the line stayed idle 50 ms before the REQ_UD2.
+    assert rt.ticks_diff(uart.sent_at[1], uart.delivered_at[0]) >= 49
+    m2, uart2 = master_on(default_bus())
+    assert m2.turnaround_ms is None and m2.rx.wire_ms(3) == 4  # default: 3 characters at 9600 baud
+    support.run(m2.read(Device(1)))
+    assert rt.ticks_diff(uart2.sent_at[1], uart2.delivered_at[0]) >= 3

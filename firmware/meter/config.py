@@ -47,6 +47,8 @@ MBUS = Section({
     "baud": Int(choices=(300, 2400, 9600), default=2400),
     "retries": Int(0, 5, default=2),
     "max_telegrams": Int(1, 15, default=8),
+    # Idle line between an answer and the next request; null: 3 characters (33 bit times).
+    "turnaround_ms": Optional(Int(0, 2000)),
     # Secondary scan at installation (once; what it finds is kept in the store).
     "discover": Bool(default=False),
     "discover_schedule": MBUS_SCHEDULE,

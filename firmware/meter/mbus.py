@@ -25,7 +25,7 @@ class MBusPort:
         self.cfg = m
         self.clock = hw.clock
         self.log = log.tagged("mbus")
-        self.master = Master(hw.mbus_uart, m["baud"], m["retries"], m["max_telegrams"])
+        self.master = Master(hw.mbus_uart, m["baud"], m["retries"], m["max_telegrams"], m["turnaround_ms"])
         self.master.set_baudrate(m["baud"])  # 8 data bits, even parity, 1 stop
         self.ring = store.Ring(hw.storage_root + "/mbus", m["ring_segment_bytes"], m["ring_segments"])
         if self.ring.torn_dropped or self.ring.corrupt_skipped:
@@ -50,7 +50,7 @@ class MBusPort:
         """Real time the task may go without progress: one read at its worst (every
         request repeated, every telegram at the whole-telegram cap) plus a wake period."""
         baud = self.cfg["baud"]
-        per_request = answer_timeout_ms(baud) + frame_timeout_ms(baud)
+        per_request = answer_timeout_ms(baud) + frame_timeout_ms(baud) + (self.cfg["turnaround_ms"] or 0)
         return _WAKE_MS + (self.cfg["retries"] + 1) * (self.cfg["max_telegrams"] + 3) * per_request
 
     def _saved_scan(self):

@@ -12,6 +12,7 @@
 # toggled FCB. A device whose exchange failed gets a link reset before its next one.
 
 import asyncio
+import rt
 from micropython import const
 from mbus import frame as F
 from mbus.receiver import Receiver, FRAME, NONE, BAD_FRAME
@@ -30,6 +31,7 @@ _DIF_MFR = const(0x0F)
 _DIF_FILLER = const(0x2F)
 WILDCARD = const(0xF)
 _SETTLE_CHARS = const(3)  # after a selection's E5: listen this long for a second answer
+_TURNAROUND_CHARS = const(3)  # default idle line between an answer and the next request
 
 
 class Device:
@@ -215,13 +217,17 @@ class Master:
     """The bus master: one exchange at a time (an asyncio.Lock), retries, results.
 
     retries: repetitions of a failed request (same FCB); max_telegrams: cap on a
-    multi-telegram readout."""
+    multi-telegram readout; turnaround_ms: idle time between an answer and the next
+    request (None: 3 characters, 33 bit times; slow meters may need up to 300 ms)."""
 
-    def __init__(self, uart, baudrate=2400, retries=DEFAULT_RETRIES, max_telegrams=DEFAULT_MAX_TELEGRAMS):
+    def __init__(self, uart, baudrate=2400, retries=DEFAULT_RETRIES, max_telegrams=DEFAULT_MAX_TELEGRAMS,
+                 turnaround_ms=None):
         self.uart = uart
         self.rx = Receiver(uart, baudrate)
         self.retries = retries
         self.max_telegrams = max_telegrams
+        self.turnaround_ms = turnaround_ms
+        self._idle_since = None  # ticks_ms when the last answer (or timeout) ended
         self.lock = asyncio.Lock()
         self.requests = 0
         self.bytes_out = 0
@@ -242,12 +248,18 @@ class Master:
     async def _exchange(self, request):
         """Send one request, wait for one answer. Returns FRAME/NONE/BAD_FRAME/GARBLED."""
         rx = self.rx
+        if self._idle_since is not None:
+            turnaround = self.turnaround_ms if self.turnaround_ms is not None else rx.wire_ms(_TURNAROUND_CHARS)
+            wait = turnaround - rt.ticks_diff(rt.ticks_ms(), self._idle_since)
+            if wait > 0:
+                await rt.sleep_ms(wait)
         rx.flush()
         await self.uart.write_all(request)
         self.requests += 1
         self.bytes_out += len(request)
         # The answer window starts when the request has left the wire, not the driver.
         result = await rx.answer(rx.answer_ms + rx.wire_ms(len(request)))
+        self._idle_since = rt.ticks_ms()
         if result == FRAME:
             self.bytes_in += rx.frame_len
         return result
