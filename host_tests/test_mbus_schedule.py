@@ -258,3 +258,23 @@ def test_clock_set_back_does_not_postpone_reads():
         assert civil_from_epoch_s(gas[1])[:3] == (2024, 1, 1) and civil_from_epoch_s(gas[1])[3] in (9, 10)
     finally:
         s.close()
+
+
+def test_undecodable_telegrams_are_counted_and_still_stored():
+    s = Setup(speed=1, start=(2024, 1, 1, 0, 0, 30))
+    calls = []
+
+    def bad_decoder(frame_bytes):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MBusError("bad record")
+        raise IndexError("decoder bug")
+
+    s.sched.decode = bad_decoder
+    try:
+        first = support.run(s.sched.request_read(0))
+        second = support.run(s.sched.request_read(1))
+        assert first.code == second.code == M.OK and first.seq is not None and second.seq is not None
+        assert s.sched.decode_errors == 2
+    finally:
+        s.close()

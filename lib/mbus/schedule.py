@@ -315,6 +315,11 @@ class Scheduler:
                     if self.log:
                         self.log.warn("undecodable telegram (%s), stored as received", exc.reason)
                     continue
+                except Exception as exc:  # a decoder bug must not stop the polling either
+                    self.decode_errors += 1
+                    if self.log:
+                        self.log.error("decoder failed on a telegram (%s: %s)", type(exc).__name__, exc)
+                    continue
                 for r in decoded.records:
                     if r.function == "error":
                         flags |= FLAG_ERROR_RECORDS
