@@ -272,8 +272,10 @@ def test_undecodable_telegrams_are_counted_and_still_stored():
 
     s.sched.decode = bad_decoder
     try:
-        first = support.run(s.sched.request_read(0))
-        second = support.run(s.sched.request_read(1))
+        async def main():
+            return await s.sched.request_read(0), await s.sched.request_read(1)
+
+        first, second = support.run(main())
         assert first.code == second.code == M.OK and first.seq is not None and second.seq is not None
         assert s.sched.decode_errors == 2
     finally:
