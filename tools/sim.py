@@ -10,9 +10,11 @@ status lines and leaves its outputs in DIR:
 
     meter.log, mep_device.log    everything each process printed
     readings.jsonl               the meter's readings, one JSON object per line
-    events.jsonl                 warnings and errors from both processes, restarts
+    events.jsonl                 warnings and errors from both processes, restarts, wired M-Bus
+                                 reads and events (mbus_read, mbus_event, mbus_discovery)
     telegrams.hex                every wireless telegram put on the air (hex, L-field first)
     summary.json                 counts at the end of the run
+    mbus_slaves.log              the simulated wired M-Bus slaves (tools/mbus_slaves.py)
     meter/, mep_device/          each device's config.json and storage (kept across runs)
 
 Runs until Ctrl-C, or for S wall-clock seconds and then exits 0. --speed X runs the
@@ -41,6 +43,8 @@ RESTART_DELAY_S = 1.0
 STOP_GRACE_S = 3.0
 
 METER_ID = "12345678"
+MBUS_SLAVES = os.path.join(REPO, "tools", "mbus_slaves.py")
+MBUS_BAUD = 2400
 _PR_SET_PDEATHSIG = 1
 
 
@@ -438,6 +442,9 @@ class LiveView:
         self.readings = 0
         self.tty = sys.stdout.isatty()
         self.lines_drawn = 0
+        self.mbus = {}  # wired M-Bus device name -> its last read
+        self.mbus_reads = 0
+        self.mbus_events = 0
 
     def on_status(self, source, fields):
         kind = fields.get("kind")
@@ -450,6 +457,8 @@ class LiveView:
             self.device = fields
         elif kind == "tasks":
             self.tasks[source] = fields.get("tasks", {})
+        elif kind in ("mbus_read", "mbus_event", "mbus_discovery"):
+            self.on_mbus(source, kind, fields)
         elif kind == "log" or kind == "restart":
             level = fields.get("level", "warn")
             if kind == "restart" or level in ("warn", "error"):
@@ -458,6 +467,31 @@ class LiveView:
                 self.events = self.events[-4:]
             if not self.tty and kind == "log":
                 print("[%s] %s %s %s" % (source, level, fields.get("tag", ""), fields.get("msg", "")), flush=True)
+
+    def on_mbus(self, source, kind, fields):
+        """Wired M-Bus reads and events: into events.jsonl and the live view."""
+        self.outputs.event(source, fields)
+        if kind == "mbus_read":
+            self.mbus_reads += 1
+            self.mbus[fields.get("name")] = fields
+            text = "%s %s read %s" % (fields.get("name"), fields.get("read"), fields.get("result"))
+        elif kind == "mbus_event":
+            self.mbus_events += 1
+            text = "%s %s %s" % (fields.get("name"), fields.get("event"), fields.get("state"))
+        else:
+            text = "scan found " + (", ".join(fields.get("found", [])) or "nothing")
+        if kind != "mbus_read" or fields.get("result") != "ok":
+            self.events.append("%s mbus %s" % (source, text))
+            self.events = self.events[-4:]
+        if not self.tty:
+            print("[%s] mbus %s" % (source, text), flush=True)
+
+    def mbus_line(self):
+        if not self.mbus:
+            return "mbus: waiting for the first read"
+        parts = ["%s %s %s %s" % (name, r.get("read"), r.get("result"), iso(r.get("t", 0))[11:16])
+                 for name, r in sorted(self.mbus.items())]
+        return "mbus  " + "  |  ".join(parts)
 
     def lines(self, elapsed_s):
         r = self.reading
@@ -471,7 +505,7 @@ class LiveView:
         d = self.device
         device = "mep_device uptime %ds" % d["uptime_s"] if d else "mep_device: starting"
         head = "sim %5.0fs wall  speed x%g  readings %d" % (elapsed_s, self.speed, self.readings)
-        return [head, meter, device] + ["  ! " + e for e in self.events]
+        return [head, meter, device, self.mbus_line()] + ["  ! " + e for e in self.events]
 
     def draw(self, elapsed_s):
         lines = self.lines(elapsed_s)
@@ -505,7 +539,58 @@ def meter_config(args, storage_dir, air_port, mbus_path, mep_path):
             "mep_uart": "pty:" + mep_path,
             "unique_id": METER_ID,
         },
+        "mbus": mbus_config(),
     }
+
+
+def mbus_config():
+    """The four simulated meters (tools/mbus_slaves.py DEFAULT_DEVICES), two by primary
+    and two by secondary address, on hourly, daily and weekly schedules."""
+    hourly = {"every": "hourly"}
+    return {
+        "baud": MBUS_BAUD,
+        "devices": [
+            {"address": 1, "name": "gas", "medium": "gas", "schedule": dict(hourly, minute=0),
+             "status_interval_s": 6 * 3600},
+            {"address": "0901152304771407", "name": "water", "medium": "water",
+             "schedule": {"every": "daily", "hour": 6}, "status_interval_s": 6 * 3600},
+            {"address": 3, "name": "heat", "medium": "heat", "schedule": dict(hourly, minute=30),
+             "status_interval_s": 6 * 3600},
+            {"address": "1200007104771407", "name": "water2", "medium": "water",
+             "schedule": {"every": "weekly", "weekday": 0, "hour": 6}, "status_interval_s": 6 * 3600},
+        ],
+    }
+
+
+class MBusSlaves:
+    """tools/mbus_slaves.py on the far end of the meter's M-Bus pty (its master fd)."""
+
+    def __init__(self, port, out_dir):
+        self.port = port
+        self.log_path = os.path.join(out_dir, "mbus_slaves.log")
+        self.proc = None
+
+    async def start(self):
+        log = open(self.log_path, "a")
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, MBUS_SLAVES, "--fd", str(self.port.master), "--baud", str(MBUS_BAUD),
+                pass_fds=[self.port.master], stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+                preexec_fn=_detach_child,
+            )
+        finally:
+            log.close()
+
+    async def stop(self):
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_GRACE_S)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
 
 
 def mep_device_config(args, storage_dir, mep_path):
@@ -539,7 +624,12 @@ async def simulate(args):
     mep_link = PtyLink("mep")
     mep_link.start(loop)
     mbus = PtyPort("mbus")
-    mbus.start(loop)
+    slaves = None
+    if args.no_mbus_slaves:
+        mbus.start(loop)  # nothing on the bus: drain what the meter sends
+    else:
+        slaves = MBusSlaves(mbus, args.out)
+        await slaves.start()
 
     meter = Device(
         "meter", micropython, args.heap,
@@ -578,6 +668,8 @@ async def simulate(args):
 
     for d in devices:
         await d.stop()
+    if slaves is not None:
+        await slaves.stop()
     for run in runs:
         run.cancel()
     await asyncio.gather(*runs, return_exceptions=True)
@@ -596,6 +688,8 @@ async def simulate(args):
                       "dropped_meter_to_device": mep_link.dropped_a_to_b,
                       "dropped_device_to_meter": mep_link.dropped_b_to_a},
         "devices": {d.name: {"starts": d.starts, "exit_codes": d.exits} for d in devices},
+        "mbus": {"reads": view.mbus_reads, "events": view.mbus_events,
+                 "last": {name: r.get("result") for name, r in view.mbus.items()}},
     }
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
@@ -614,6 +708,7 @@ def parse_args(argv=None):
     parser.add_argument("--heap", default="512K", help="MicroPython heap cap per device (default 512K)")
     parser.add_argument("--fresh", action="store_true", help="wipe --out first (devices start unprovisioned)")
     parser.add_argument("--no-mep-device", action="store_true", help="run the meter alone")
+    parser.add_argument("--no-mbus-slaves", action="store_true", help="no simulated wired M-Bus meters")
     args = parser.parse_args(argv)
     if args.speed < 1:
         parser.error("--speed must be at least 1")

@@ -4,6 +4,7 @@
 #   metrology   sample blocks -> readings once per period -> energy registers
 #   registers   checkpoints the registers every checkpoint_s and at shutdown
 #   report      readings, registers and task health as status lines
+#   mbus        the wired M-Bus master and poll scheduler (when devices are configured)
 
 import status
 import startup
@@ -35,6 +36,15 @@ class Meter:
             self.metrology = Metrology(samples.rate_hz, blocks * samples.pairs_per_block, v_per_count, i_per_count,
                                        offset_counts=samples.zero_count)
             self.period_real_ms = blocks * samples.pairs_per_block * 1000 // samples.rate_hz
+        self.mbus = None  # the MEP port reads on demand through self.mbus.request_read(i)
+        mbus_cfg = cfg.get("mbus")
+        if mbus_cfg and (mbus_cfg["devices"] or mbus_cfg["discover"]):
+            if hw.mbus_uart is None:
+                self.log.error("M-Bus devices configured but the board has no M-Bus port")
+            else:
+                from meter.mbus import MBusPort  # only when used: the decoder is big
+
+                self.mbus = MBusPort(hw, cfg, log)
 
     def build(self):
         clock = self.hw.clock
@@ -50,6 +60,8 @@ class Meter:
         sup.add("registers", self.registers_task, clock.real_ms(checkpoint_ms) * 2 + _STALL_MARGIN_MS)
         report_ms = self.cfg["report"]["interval_s"] * 1000
         sup.add("report", self.report_task, clock.real_ms(report_ms) * 2 + _STALL_MARGIN_MS)
+        if self.mbus is not None:
+            sup.add("mbus", self.mbus.task, self.mbus.stall_ms() + _STALL_MARGIN_MS)
         self.log.info(
             "meter %s on %s: registers %d/%d Wh",
             self.cfg["meter_id"],

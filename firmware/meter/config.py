@@ -1,9 +1,68 @@
 # The meter's configuration schema (config.json). Board settings live under "board"
 # and are read by the board module; everything else is checked here at boot.
 
-from config import Section, Int, Float, Str, Digits
+from config import Section, Int, Float, Str, Digits, Bool, List, Optional, ConfigError, REQUIRED
 
 LEVELS = ("debug", "info", "warn", "error")
+
+# -- wired M-Bus master (docs/mbus-master.md) --------------------------------------
+
+MBUS_EVERY = ("hourly", "daily", "weekly", "monthly", "yearly")  # as mbus.schedule.EVERY
+MBUS_MEDIA = ("gas", "water", "warm_water", "heat", "cooling", "electricity", "other")
+
+
+class MBusAddress:
+    """A primary address (0-250, or 254 on a bus with this one device) or a secondary
+    address as 16 hex digits: ID as printed, manufacturer as its 16-bit value, version,
+    medium ("1208205830E24003")."""
+
+    default = REQUIRED
+
+    def expected(self):
+        return "a primary address 0-250 or 254, or 16 hex digits"
+
+    def check(self, value, path):
+        if type(value) is int:
+            if 0 <= value <= 250 or value == 254:
+                return value
+        elif type(value) is str and len(value) == 16:
+            for char in value:
+                if char not in "0123456789abcdefABCDEF":
+                    break
+            else:
+                return value.upper()
+        raise ConfigError(path, "must be %s, got %r" % (self.expected(), value))
+
+
+MBUS_SCHEDULE = Section({
+    "every": Str(choices=MBUS_EVERY, default="daily"),
+    "minute": Int(0, 59, default=0),
+    "hour": Int(0, 23, default=0),
+    "weekday": Int(0, 6, default=0),  # 0 = Monday
+    "day": Int(1, 31, default=1),  # beyond the month's end: its last day
+    "month": Int(1, 12, default=1),
+})
+
+MBUS = Section({
+    "baud": Int(choices=(300, 2400, 9600), default=2400),
+    "retries": Int(0, 5, default=2),
+    "max_telegrams": Int(1, 15, default=8),
+    # Idle line between an answer and the next request; null: 3 characters (33 bit times).
+    "turnaround_ms": Optional(Int(0, 2000)),
+    # Secondary scan at installation (once; what it finds is kept in the store).
+    "discover": Bool(default=False),
+    "discover_schedule": MBUS_SCHEDULE,
+    "devices": List(Section({
+        "address": MBusAddress(),
+        "name": Optional(Str(min_len=1, max_len=16)),
+        "medium": Str(choices=MBUS_MEDIA, default="other"),
+        "schedule": MBUS_SCHEDULE,
+        "status_interval_s": Int(0, 7 * 86400, default=3600),  # 0: no status reads
+    }), max_len=4, default=[]),
+    # Data sets as received, all devices in one ring: segments x segment_bytes on flash.
+    "ring_segments": Int(2, 64, default=8),
+    "ring_segment_bytes": Int(4096, 65536, default=4096),
+})
 
 SCHEMA = {
     "app": Str(choices=("meter",)),
@@ -21,4 +80,5 @@ SCHEMA = {
         }
     ),
     "report": Section({"interval_s": Int(1, 3600, default=10)}),
+    "mbus": MBUS,
 }

@@ -1,0 +1,52 @@
+# test: cpython-only (subprocess)
+# tools/mbus_decode.py on corpus files, under CPython and with --micropython:
+# one JSON object per line and file, the same text in both modes.
+import json
+import subprocess
+import sys
+
+from support import REPO
+
+TOOL = REPO + "/tools/mbus_decode.py"
+CORPUS = REPO + "/host_tests/data/mbus-corpus/"
+FILES = [CORPUS + "test-frames/kamstrup_multical_601.hex",
+         CORPUS + "test-frames/ELV-Elvaco-CMa10.hex",
+         CORPUS + "test-frames/manual_frame2.hex",
+         CORPUS + "error-frames/application_busy.hex",
+         CORPUS + "error-frames/too_many_vife.hex",
+         CORPUS + "unsupported-frames/invalid_length.hex"]
+
+
+def _run(*args):
+    done = subprocess.run([sys.executable, TOOL] + list(args), capture_output=True, text=True,
+                          timeout=120)
+    return done.returncode, done.stdout
+
+
+def test_tool_decodes_corpus_files_under_both_interpreters():
+    code, out = _run(*FILES)
+    code_upy, out_upy = _run("--micropython", *FILES)
+    assert code == code_upy == 1          # some files are error frames
+    assert out == out_upy
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [d["file"] for d in lines] == FILES
+    kam = lines[0]
+    assert kam["header"] == {"id": "06855817", "manufacturer": "KAM", "version": 8, "medium": 4,
+                             "access_no": 4, "status": 0}
+    assert kam["records"][1] == {"function": "instantaneous", "storage": 0, "tariff": 0,
+                                 "subunit": 0, "quantity": "energy", "unit": "Wh",
+                                 "value": 37351000}
+    assert kam["records"][2]["value"] == 561.08
+    assert kam["records"][-1]["function"] == "manufacturer_specific"
+    elv = lines[1]
+    assert elv["records"][1]["unit"] == "%RH" and elv["records"][1]["value"] == 54.1
+    assert lines[2]["records"][0]["unit"] == "m^3"
+    assert lines[3] == {"file": FILES[3], "error": "application error 8: application busy"}
+    assert lines[4] == {"file": FILES[4], "error": "decode: too many VIFEs"}
+    assert lines[5]["error"].startswith("frame: ")
+
+
+def test_tool_exit_status_and_usage():
+    assert _run(FILES[0])[0] == 0
+    code, out = _run()
+    assert code == 2 and "FILE" in out
