@@ -40,6 +40,7 @@ from hostair import HostAir
 from recordingpin import RecordingPin
 from softwdt import SoftWatchdog, EXIT_RESET
 from waveform import WaveformSource, GRID_DEFAULTS
+from metrology.pulse import CountingPulser
 
 NAME = "host"
 
@@ -168,7 +169,7 @@ def make_hardware(config, exit=None):
     watchdog = None
     if board.get("watchdog", True):
         watchdog = SoftWatchdog(config.get("watchdog_ms", DEFAULT_WATCHDOG_MS), exit=exit)
-    return Hardware(
+    hw = Hardware(
         name=NAME,
         unique_id=unique_id_from(config),
         clock=cal_clock,
@@ -181,3 +182,5 @@ def make_hardware(config, exit=None):
         watchdog=watchdog,
         reset=resetter(exit),
     )
+    hw.pulser = CountingPulser(hw.led)  # metrology pulses: the recording pin counts them at once
+    return hw

@@ -1,4 +1,4 @@
-# The hot-loop kernel, chosen at import: the @micropython.viper kernel where the
+# The hot-loop kernel, chosen at import: the viper-emitted kernel where the
 # runtime compiles viper (MicroPython with a native emitter), else the pure-Python twin.
 # The choice is explicit and testable: NAME says which one `run` is, KERNELS holds every
 # kernel available here (tests run both on the same input), and use(name) switches.
@@ -8,20 +8,21 @@
 #   TARGET 1       the period ends at the first confirmed rising crossing from here on
 #   LIMIT 2        ... or here regardless (no voltage, no crossings)
 #   ZERO 3         the converter's nominal zero count
-#   SHIFT 4        right shift applied to centred counts (24-bit counts -> 15 bits)
-#   PV 5, PI 6     previous centred v and i (carried across blocks and periods)
+#   SHIFT 4        right shift applied to the centred voltage (24-bit counts -> 15 bits)
+#   PV 5, PI 6     previous centred v (shifted) and i (all bits), carried across blocks
 #   PV0 7, PI0 8   the same at the start of the period (for exact lagged means)
-#   SV 9 .. SVMI 21  sums, each as lo (<2**24), hi at +1: Σv, Σi, Σv², Σi², Σv·i,
-#                  Σv[n]·i[n-1] (SVIM), Σv[n-1]·i[n] (SVMI)
-#   OFFSET 23, HYST 24, MINGAP 25   crossing level, hysteresis (centred counts), minimum
+#   SV 9 .. SVMIL 31  sums, each as lo (<2**24), hi at +1, with i = ih * 2**10 + il:
+#                  Σv, Σi, Σv², Σih², Σih·il, Σil², Σv·ih, Σv·il, Σv[n]·ih[n-1],
+#                  Σv[n]·il[n-1], Σv[n-1]·ih[n], Σv[n-1]·il[n]
+#   OFFSET 33, HYST 34, MINGAP 35   crossing level, hysteresis (centred counts), minimum
 #                  spacing of crossings (pairs); set by the per-period maths
-#   ARMED 26, CAND 27, CA 28, CB 29   crossing detector: armed, candidate's confirmation
+#   ARMED 36, CAND 37, CA 38, CB 39   crossing detector: armed, candidate's confirmation
 #                  count, the two samples around the candidate (relative to OFFSET)
-#   SINCE 30       pairs since the last accepted crossing
-#   CYCLES 31      crossings accepted in this period (= whole cycles when WHOLE)
-#   A0 32, B0 33   the crossing that started the period; A1 34, B1 35 the one that ended it
-#   WHOLE 36       the period ended on a crossing; STARTX 37 it also started on one
-#   GLITCHES 38    crossings rejected by the glitch filter; DONE 39 period complete
+#   SINCE 40       pairs since the last accepted crossing
+#   CYCLES 41      crossings accepted in this period (= whole cycles when WHOLE)
+#   A0 42, B0 43   the crossing that started the period; A1 44, B1 45 the one that ended it
+#   WHOLE 46       the period ended on a crossing; STARTX 47 it also started on one
+#   GLITCHES 48    crossings rejected by the glitch filter; DONE 49 period complete
 
 import rt
 from metrology import twin
@@ -38,30 +39,36 @@ PI0 = 8
 SV = 9
 SI = 11
 SVV = 13
-SII = 15
-SVI = 17
-SVIM = 19
-SVMI = 21
-OFFSET = 23
-HYST = 24
-MINGAP = 25
-ARMED = 26
-CAND = 27
-CA = 28
-CB = 29
-SINCE = 30
-CYCLES = 31
-A0 = 32
-B0 = 33
-A1 = 34
-B1 = 35
-WHOLE = 36
-STARTX = 37
-GLITCHES = 38
-DONE = 39
-STATE_WORDS = 40
+SIHH = 15
+SIHL = 17
+SILL = 19
+SVIH = 21
+SVIL = 23
+SVIMH = 25
+SVIML = 27
+SVMIH = 29
+SVMIL = 31
+OFFSET = 33
+HYST = 34
+MINGAP = 35
+ARMED = 36
+CAND = 37
+CA = 38
+CB = 39
+SINCE = 40
+CYCLES = 41
+A0 = 42
+B0 = 43
+A1 = 44
+B1 = 45
+WHOLE = 46
+STARTX = 47
+GLITCHES = 48
+DONE = 49
+STATE_WORDS = 50
 PERSIST = 3  # as in the kernels: a crossing's boundary is PERSIST samples after it
-SUMS = (SV, SI, SVV, SII, SVI, SVIM, SVMI)
+IL_BITS = 10  # as in the kernels: i = ih * 2**IL_BITS + il
+SUMS = (SV, SI, SVV, SIHH, SIHL, SILL, SVIH, SVIL, SVIMH, SVIML, SVMIH, SVMIL)
 
 KERNELS = {"twin": twin.run}
 if not rt.EMULATED:

@@ -73,7 +73,7 @@ class Calibration:
 
 
 def shift_for(adc_bits):
-    """Right shift that brings centred counts to at most 2**14 in magnitude."""
+    """Right shift that brings the centred voltage to at most 2**14 in magnitude."""
     return adc_bits - 15 if adc_bits > 15 else 0
 
 
@@ -81,7 +81,7 @@ class Engine:
     """Sample blocks -> periods of whole mains cycles -> Readings (on_period called each)."""
 
     def __init__(self, rate_hz, period_pairs, v_per_count, i_per_count, adc_bits=12, zero_count=0, skew_us=0,
-                 calibration=None, on_period=None):
+                 calibration=None, on_period=None, wide=None):
         if rate_hz <= 0 or period_pairs <= 0:
             raise ValueError("rate_hz and period_pairs must be positive")
         self.rate_hz = rate_hz
@@ -90,7 +90,8 @@ class Engine:
         self.skew_us = skew_us
         self.calibration = calibration or Calibration()
         self.on_period = on_period
-        self.wide = 1 if adc_bits > 16 else 0
+        # Samples in 32-bit words (array "i", as 24-bit converters deliver) or 16-bit ("H").
+        self.wide = (1 if adc_bits > 16 else 0) if wide is None else wide
         self.shift = shift_for(adc_bits)
         self.readings = Readings()
         self.freq_valid_hz = _DEFAULT_FREQ_HZ
@@ -180,13 +181,15 @@ def compute(snap, engine, r):
     si = K.total(snap, K.SI)
     mv = sv / n
     mi = si / n
+    hi = float(1 << K.IL_BITS)
     var_v = K.total(snap, K.SVV) / n - mv * mv
-    var_i = K.total(snap, K.SII) / n - mi * mi
-    c0 = K.total(snap, K.SVI) / n - mv * mi
+    sii = (K.total(snap, K.SIHH) * hi + 2 * K.total(snap, K.SIHL)) * hi + K.total(snap, K.SILL)
+    var_i = sii / n - mi * mi
+    c0 = (K.total(snap, K.SVIH) * hi + K.total(snap, K.SVIL)) / n - mv * mi
     mv_lag = (sv - snap[K.PV] + snap[K.PV0]) / n
     mi_lag = (si - snap[K.PI] + snap[K.PI0]) / n
-    c_minus = K.total(snap, K.SVIM) / n - mv * mi_lag
-    c_plus = K.total(snap, K.SVMI) / n - mv_lag * mi
+    c_minus = (K.total(snap, K.SVIMH) * hi + K.total(snap, K.SVIML)) / n - mv * mi_lag
+    c_plus = (K.total(snap, K.SVMIH) * hi + K.total(snap, K.SVMIL)) / n - mv_lag * mi
     vrms_counts = math.sqrt(var_v) if var_v > 0 else 0.0
     irms_counts = math.sqrt(var_i) if var_i > 0 else 0.0
     r.vrms_counts = vrms_counts
@@ -207,9 +210,8 @@ def compute(snap, engine, r):
     sin_d = math.sin(d)
     p_c = c0 * cos_d - q_m * sin_d
     q_c = q_m * cos_d + c0 * sin_d
-    unit = 1 << engine.shift
-    v_scale = engine.v_per_count * unit * cal.v_gain
-    i_scale = engine.i_per_count * unit * cal.i_gain
+    v_scale = engine.v_per_count * (1 << engine.shift) * cal.v_gain
+    i_scale = engine.i_per_count * cal.i_gain  # the current keeps every bit
     r.vrms = vrms_counts * v_scale
     r.irms = irms_counts * i_scale
     r.p_w = p_c * v_scale * i_scale

@@ -10,9 +10,10 @@
 # words, 0 for unsigned 16-bit words.
 #
 # Every sum is kept as lo + hi * 2**24 with lo normalised into [0, 2**24) after each
-# sample; centred samples are at most 2**14 in magnitude (24-bit counts are shifted
-# down by state[_SHIFT]), so no intermediate exceeds 2**29: small ints on every port,
-# no allocation.
+# sample. The centred voltage is at most 2**14 in magnitude (24-bit counts are shifted
+# down by state[_SHIFT]); the current keeps every bit (small currents need them) and is
+# split as ih * 2**10 + il, so v*ih, v*il, ih*ih, ih*il, il*il all stay below 2**28 and
+# no intermediate exceeds 2**29: small ints on every port, no allocation.
 
 from micropython import const
 
@@ -26,26 +27,33 @@ _PI = const(6)
 _SV = const(9)
 _SI = const(11)
 _SVV = const(13)
-_SII = const(15)
-_SVI = const(17)
-_SVIM = const(19)
-_SVMI = const(21)
-_OFFSET = const(23)
-_HYST = const(24)
-_MINGAP = const(25)
-_ARMED = const(26)
-_CAND = const(27)
-_CA = const(28)
-_CB = const(29)
-_SINCE = const(30)
-_CYCLES = const(31)
-_A1 = const(34)
-_B1 = const(35)
-_WHOLE = const(36)
-_GLITCHES = const(38)
-_DONE = const(39)
+_SIHH = const(15)
+_SIHL = const(17)
+_SILL = const(19)
+_SVIH = const(21)
+_SVIL = const(23)
+_SVIMH = const(25)
+_SVIML = const(27)
+_SVMIH = const(29)
+_SVMIL = const(31)
+_OFFSET = const(33)
+_HYST = const(34)
+_MINGAP = const(35)
+_ARMED = const(36)
+_CAND = const(37)
+_CA = const(38)
+_CB = const(39)
+_SINCE = const(40)
+_CYCLES = const(41)
+_A1 = const(44)
+_B1 = const(45)
+_WHOLE = const(46)
+_GLITCHES = const(48)
+_DONE = const(49)
 _PERSIST = const(3)  # samples at or above the level that confirm a rising crossing
 _LO_MASK = const(0xFFFFFF)
+_IL_BITS = const(10)  # the current is split as ih * 2**10 + il, 0 <= il < 2**10
+_IL_MASK = const(0x3FF)
 
 
 def run(buf, start, stop, state, wide):
@@ -63,14 +71,24 @@ def run(buf, start, stop, state, wide):
     si_h = state[_SI + 1]
     svv_l = state[_SVV]
     svv_h = state[_SVV + 1]
-    sii_l = state[_SII]
-    sii_h = state[_SII + 1]
-    svi_l = state[_SVI]
-    svi_h = state[_SVI + 1]
-    svim_l = state[_SVIM]
-    svim_h = state[_SVIM + 1]
-    svmi_l = state[_SVMI]
-    svmi_h = state[_SVMI + 1]
+    sihh_l = state[_SIHH]
+    sihh_h = state[_SIHH + 1]
+    sihl_l = state[_SIHL]
+    sihl_h = state[_SIHL + 1]
+    sill_l = state[_SILL]
+    sill_h = state[_SILL + 1]
+    svih_l = state[_SVIH]
+    svih_h = state[_SVIH + 1]
+    svil_l = state[_SVIL]
+    svil_h = state[_SVIL + 1]
+    svimh_l = state[_SVIMH]
+    svimh_h = state[_SVIMH + 1]
+    sviml_l = state[_SVIML]
+    sviml_h = state[_SVIML + 1]
+    svmih_l = state[_SVMIH]
+    svmih_h = state[_SVMIH + 1]
+    svmil_l = state[_SVMIL]
+    svmil_h = state[_SVMIL + 1]
     offset = state[_OFFSET]
     hyst = state[_HYST]
     mingap = state[_MINGAP]
@@ -90,7 +108,11 @@ def run(buf, start, stop, state, wide):
             rv = ((rv & 0xFFFFFF) ^ 0x800000) - 0x800000
             ri = ((ri & 0xFFFFFF) ^ 0x800000) - 0x800000
         v = (rv - zero + half) >> shift
-        i = (ri - zero + half) >> shift
+        i = ri - zero
+        ih = i >> _IL_BITS
+        il = i & _IL_MASK
+        pih = pi >> _IL_BITS
+        pil = pi & _IL_MASK
         sv_l += v
         sv_h += sv_l >> 24
         sv_l &= _LO_MASK
@@ -100,18 +122,33 @@ def run(buf, start, stop, state, wide):
         svv_l += v * v
         svv_h += svv_l >> 24
         svv_l &= _LO_MASK
-        sii_l += i * i
-        sii_h += sii_l >> 24
-        sii_l &= _LO_MASK
-        svi_l += v * i
-        svi_h += svi_l >> 24
-        svi_l &= _LO_MASK
-        svim_l += v * pi
-        svim_h += svim_l >> 24
-        svim_l &= _LO_MASK
-        svmi_l += pv * i
-        svmi_h += svmi_l >> 24
-        svmi_l &= _LO_MASK
+        sihh_l += ih * ih
+        sihh_h += sihh_l >> 24
+        sihh_l &= _LO_MASK
+        sihl_l += ih * il
+        sihl_h += sihl_l >> 24
+        sihl_l &= _LO_MASK
+        sill_l += il * il
+        sill_h += sill_l >> 24
+        sill_l &= _LO_MASK
+        svih_l += v * ih
+        svih_h += svih_l >> 24
+        svih_l &= _LO_MASK
+        svil_l += v * il
+        svil_h += svil_l >> 24
+        svil_l &= _LO_MASK
+        svimh_l += v * pih
+        svimh_h += svimh_l >> 24
+        svimh_l &= _LO_MASK
+        sviml_l += v * pil
+        sviml_h += sviml_l >> 24
+        sviml_l &= _LO_MASK
+        svmih_l += pv * ih
+        svmih_h += svmih_l >> 24
+        svmih_l &= _LO_MASK
+        svmil_l += pv * il
+        svmil_h += svmil_l >> 24
+        svmil_l &= _LO_MASK
         x = v - offset
         px = pv - offset
         pv = v
@@ -162,14 +199,24 @@ def run(buf, start, stop, state, wide):
     state[_SI + 1] = si_h
     state[_SVV] = svv_l
     state[_SVV + 1] = svv_h
-    state[_SII] = sii_l
-    state[_SII + 1] = sii_h
-    state[_SVI] = svi_l
-    state[_SVI + 1] = svi_h
-    state[_SVIM] = svim_l
-    state[_SVIM + 1] = svim_h
-    state[_SVMI] = svmi_l
-    state[_SVMI + 1] = svmi_h
+    state[_SIHH] = sihh_l
+    state[_SIHH + 1] = sihh_h
+    state[_SIHL] = sihl_l
+    state[_SIHL + 1] = sihl_h
+    state[_SILL] = sill_l
+    state[_SILL + 1] = sill_h
+    state[_SVIH] = svih_l
+    state[_SVIH + 1] = svih_h
+    state[_SVIL] = svil_l
+    state[_SVIL + 1] = svil_h
+    state[_SVIMH] = svimh_l
+    state[_SVIMH + 1] = svimh_h
+    state[_SVIML] = sviml_l
+    state[_SVIML + 1] = sviml_h
+    state[_SVMIH] = svmih_l
+    state[_SVMIH + 1] = svmih_h
+    state[_SVMIL] = svmil_l
+    state[_SVMIL + 1] = svmil_h
     state[_ARMED] = armed
     state[_CAND] = cand
     state[_CA] = ca

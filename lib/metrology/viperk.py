@@ -1,6 +1,7 @@
-# The sampling hot loop as a @micropython.viper kernel: the same integer algorithm as
+# The sampling hot loop as a viper kernel: the same integer algorithm as
 # metrology/twin.py (read its header), line for line, in machine words. Loaded only on
 # MicroPython (metrology/kernel.py chooses); mpy-cross needs -march to compile it.
+# Generated from twin.py by hand-checked rules; keep the two in step (tests compare them).
 #
 # Viper specifics: samples are read through ptr16/ptr32 (a ptr32 load is zero-extended
 # on 64-bit ports, so 24-bit counts are sign-extended by the xor trick, which is right
@@ -21,27 +22,33 @@ _PI = const(6)
 _SV = const(9)
 _SI = const(11)
 _SVV = const(13)
-_SII = const(15)
-_SVI = const(17)
-_SVIM = const(19)
-_SVMI = const(21)
-_OFFSET = const(23)
-_HYST = const(24)
-_MINGAP = const(25)
-_ARMED = const(26)
-_CAND = const(27)
-_CA = const(28)
-_CB = const(29)
-_SINCE = const(30)
-_CYCLES = const(31)
-_A1 = const(34)
-_B1 = const(35)
-_WHOLE = const(36)
-_GLITCHES = const(38)
-_DONE = const(39)
+_SIHH = const(15)
+_SIHL = const(17)
+_SILL = const(19)
+_SVIH = const(21)
+_SVIL = const(23)
+_SVIMH = const(25)
+_SVIML = const(27)
+_SVMIH = const(29)
+_SVMIL = const(31)
+_OFFSET = const(33)
+_HYST = const(34)
+_MINGAP = const(35)
+_ARMED = const(36)
+_CAND = const(37)
+_CA = const(38)
+_CB = const(39)
+_SINCE = const(40)
+_CYCLES = const(41)
+_A1 = const(44)
+_B1 = const(45)
+_WHOLE = const(46)
+_GLITCHES = const(48)
+_DONE = const(49)
 _PERSIST = const(3)  # samples at or above the level that confirm a rising crossing
 _LO_MASK = const(0xFFFFFF)
-
+_IL_BITS = const(10)  # the current is split as ih * 2**10 + il, 0 <= il < 2**10
+_IL_MASK = const(0x3FF)
 
 
 @micropython.viper
@@ -62,14 +69,24 @@ def run(buf, start: int, stop: int, state, wide: int) -> int:
     si_h = int(state[_SI + 1])
     svv_l = int(state[_SVV])
     svv_h = int(state[_SVV + 1])
-    sii_l = int(state[_SII])
-    sii_h = int(state[_SII + 1])
-    svi_l = int(state[_SVI])
-    svi_h = int(state[_SVI + 1])
-    svim_l = int(state[_SVIM])
-    svim_h = int(state[_SVIM + 1])
-    svmi_l = int(state[_SVMI])
-    svmi_h = int(state[_SVMI + 1])
+    sihh_l = int(state[_SIHH])
+    sihh_h = int(state[_SIHH + 1])
+    sihl_l = int(state[_SIHL])
+    sihl_h = int(state[_SIHL + 1])
+    sill_l = int(state[_SILL])
+    sill_h = int(state[_SILL + 1])
+    svih_l = int(state[_SVIH])
+    svih_h = int(state[_SVIH + 1])
+    svil_l = int(state[_SVIL])
+    svil_h = int(state[_SVIL + 1])
+    svimh_l = int(state[_SVIMH])
+    svimh_h = int(state[_SVIMH + 1])
+    sviml_l = int(state[_SVIML])
+    sviml_h = int(state[_SVIML + 1])
+    svmih_l = int(state[_SVMIH])
+    svmih_h = int(state[_SVMIH + 1])
+    svmil_l = int(state[_SVMIL])
+    svmil_h = int(state[_SVMIL + 1])
     offset = int(state[_OFFSET])
     hyst = int(state[_HYST])
     mingap = int(state[_MINGAP])
@@ -90,7 +107,11 @@ def run(buf, start: int, stop: int, state, wide: int) -> int:
             rv = int(b16[2 * j])
             ri = int(b16[2 * j + 1])
         v = (rv - zero + half) >> shift
-        i = (ri - zero + half) >> shift
+        i = ri - zero
+        ih = i >> _IL_BITS
+        il = i & _IL_MASK
+        pih = pi >> _IL_BITS
+        pil = pi & _IL_MASK
         sv_l += v
         sv_h += sv_l >> 24
         sv_l &= _LO_MASK
@@ -100,18 +121,33 @@ def run(buf, start: int, stop: int, state, wide: int) -> int:
         svv_l += v * v
         svv_h += svv_l >> 24
         svv_l &= _LO_MASK
-        sii_l += i * i
-        sii_h += sii_l >> 24
-        sii_l &= _LO_MASK
-        svi_l += v * i
-        svi_h += svi_l >> 24
-        svi_l &= _LO_MASK
-        svim_l += v * pi
-        svim_h += svim_l >> 24
-        svim_l &= _LO_MASK
-        svmi_l += pv * i
-        svmi_h += svmi_l >> 24
-        svmi_l &= _LO_MASK
+        sihh_l += ih * ih
+        sihh_h += sihh_l >> 24
+        sihh_l &= _LO_MASK
+        sihl_l += ih * il
+        sihl_h += sihl_l >> 24
+        sihl_l &= _LO_MASK
+        sill_l += il * il
+        sill_h += sill_l >> 24
+        sill_l &= _LO_MASK
+        svih_l += v * ih
+        svih_h += svih_l >> 24
+        svih_l &= _LO_MASK
+        svil_l += v * il
+        svil_h += svil_l >> 24
+        svil_l &= _LO_MASK
+        svimh_l += v * pih
+        svimh_h += svimh_l >> 24
+        svimh_l &= _LO_MASK
+        sviml_l += v * pil
+        sviml_h += sviml_l >> 24
+        sviml_l &= _LO_MASK
+        svmih_l += pv * ih
+        svmih_h += svmih_l >> 24
+        svmih_l &= _LO_MASK
+        svmil_l += pv * il
+        svmil_h += svmil_l >> 24
+        svmil_l &= _LO_MASK
         x = v - offset
         px = pv - offset
         pv = v
@@ -162,14 +198,24 @@ def run(buf, start: int, stop: int, state, wide: int) -> int:
     state[_SI + 1] = si_h
     state[_SVV] = svv_l
     state[_SVV + 1] = svv_h
-    state[_SII] = sii_l
-    state[_SII + 1] = sii_h
-    state[_SVI] = svi_l
-    state[_SVI + 1] = svi_h
-    state[_SVIM] = svim_l
-    state[_SVIM + 1] = svim_h
-    state[_SVMI] = svmi_l
-    state[_SVMI + 1] = svmi_h
+    state[_SIHH] = sihh_l
+    state[_SIHH + 1] = sihh_h
+    state[_SIHL] = sihl_l
+    state[_SIHL + 1] = sihl_h
+    state[_SILL] = sill_l
+    state[_SILL + 1] = sill_h
+    state[_SVIH] = svih_l
+    state[_SVIH + 1] = svih_h
+    state[_SVIL] = svil_l
+    state[_SVIL + 1] = svil_h
+    state[_SVIMH] = svimh_l
+    state[_SVIMH + 1] = svimh_h
+    state[_SVIML] = sviml_l
+    state[_SVIML + 1] = sviml_h
+    state[_SVMIH] = svmih_l
+    state[_SVMIH + 1] = svmih_h
+    state[_SVMIL] = svmil_l
+    state[_SVMIL + 1] = svmil_h
     state[_ARMED] = armed
     state[_CAND] = cand
     state[_CA] = ca
