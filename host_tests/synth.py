@@ -62,6 +62,7 @@ def run_engine(buf, rate_hz=4000, bits=24, period_ms=200, block_pairs=400, skew_
         d = r.as_dict()
         d["pairs"] = r.pairs
         d["cycles"] = r.cycles
+        d["glitches"] = r.glitches
         d["p_exact"] = r.p_w
         d["q_exact"] = r.q_var
         d["f_exact"] = r.freq_hz

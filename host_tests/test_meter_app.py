@@ -28,7 +28,7 @@ def test_metrology_readings_from_an_ideal_wave_with_dc_offset():
     rate_hz, pairs = 4000, 400
     m = Engine(rate_hz, 4000, 0.01, 0.001, adc_bits=16, wide=1)
     n = 0
-    while m.readings.periods < 2:  # the second period starts and ends on crossings
+    while m.readings.periods < 3:  # the crossing level is settled from the second period on
         # 230 V rms and 5 A rms at 60 degrees lag on a 50 Hz grid, offsets the sums must remove.
         block = sine_block(pairs, rate_hz, 50.0, 230 * 2**0.5 / 0.01, 5 * 2**0.5 / 0.001, math.pi / 3, n, 2048, -300)
         n += pairs

@@ -55,6 +55,10 @@ class Metrology:
         self._missed_pairs += missed_pairs
         return self.engine.add_block(block, pairs)
 
+    def finish(self):
+        """Register the period under way now (end of a recording, shutdown)."""
+        return self.engine.finish()
+
     def _period(self, r):
         pairs = r.pairs + self._missed_pairs
         self._missed_pairs = 0

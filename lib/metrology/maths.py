@@ -127,6 +127,14 @@ class Engine:
                 done += 1
         return done
 
+    def finish(self):
+        """End the period under way now (end of a recording); returns 1 if it held samples."""
+        if self.state[K.N] == 0:
+            return 0
+        self.state[K.WHOLE] = 0
+        self._period_end()
+        return 1
+
     def _period_end(self):
         s = self.state
         snap = self.snap
