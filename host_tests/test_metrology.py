@@ -135,7 +135,8 @@ def test_frequency_at_the_range_ends():
     for freq in (45.0, 65.0):
         buf = synth.wave(12400, bits=24, freq_hz=freq, noise=30)
         got, _ = synth.run_engine(buf, bits=24, period_ms=1000)
-        for g in got[1:-1]:
+        assert len(got) >= 3  # the first two: crossing level not yet settled
+        for g in got[2:]:
             assert abs(g["f_exact"] - freq) < 0.01, (freq, g["f_exact"])
             assert g["cycles"] >= 45
 
@@ -147,8 +148,8 @@ def test_glitch_filter_keeps_the_frequency():
         if buf[2 * k] < -1_000_000:
             buf[2 * k] = 1_500_000
     got, eng = synth.run_engine(buf, bits=24, period_ms=1000)
-    assert sum(g["cycles"] for g in got[1:]) > 0
-    for g in got[1:-1]:
+    assert len(got) >= 3
+    for g in got[2:]:
         assert abs(g["f_exact"] - 50.0) < 0.01, g["f_exact"]
     assert sum(g["glitches"] for g in got) >= 10  # each spike rejected and counted
 

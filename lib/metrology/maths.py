@@ -157,7 +157,17 @@ class Engine:
         compute(snap, self, self.readings)
         # The crossing detector for the next period follows the voltage just measured.
         r = self.readings
-        s[K.OFFSET] = int(_mean_v(snap) + (0.5 if _mean_v(snap) >= 0 else -0.5))
+        mean = _mean_v(snap)
+        offset = int(mean + (0.5 if mean >= 0 else -0.5))
+        # The crossing that starts the next period was found at the old level: restate its
+        # two samples against the new one, or drop it if the crossing moves off them.
+        delta = s[K.OFFSET] - offset
+        s[K.OFFSET] = offset
+        if delta:
+            s[K.A0] += delta
+            s[K.B0] += delta
+            if not s[K.A0] < 0 <= s[K.B0]:
+                s[K.STARTX] = 0
         peak_counts = r.vrms_counts * 1.4142
         s[K.HYST] = max(2, int(0.1 * peak_counts))
         if r.freq_hz > 0:
