@@ -53,7 +53,7 @@ def read_csv(path):
     return samples
 
 
-def check(path, rate_hz, v_per_count, i_per_count):
+def check(path, rate_hz, v_per_count, i_per_count, calibration=None, skew_us=0):
     samples = read_csv(path)
     low = min(samples)
     high = max(samples)
@@ -62,7 +62,7 @@ def check(path, rate_hz, v_per_count, i_per_count):
     periods = []
 
     met = Metrology(rate_hz, rate_hz, v_per_count, i_per_count, energy, adc_bits=12 if twelve_bit else 24,
-                    zero_count=2048 if twelve_bit else 0)
+                    zero_count=2048 if twelve_bit else 0, skew_us=skew_us, calibration=calibration)
     met.engine.wide = 1  # the CSV is held in 32-bit words whatever the converter
     met.engine.on_period = _keeping(met.engine.on_period, periods)
     pairs = len(samples) >> 1

@@ -45,8 +45,8 @@ def check(cal):
 def solve(readings, current, ref_v, ref_i, ref_pf=None, ref_p_w=None):
     """New Calibration from readings taken with `current`, against a reference load.
 
-    ref_pf is signed by the current's angle: positive lagging (inductive), as Q's sign;
-    or give ref_p_w (with ref_v, ref_i) and the angle comes from P / (V * I), lagging
+    ref_pf is signed by the current's angle: positive lagging (Q > 0), negative leading;
+    its direction (import or export) is the measured one. Or give ref_p_w (signed) (with ref_v, ref_i) and the angle comes from P / (V * I), lagging
     when the measured Q is positive.
     """
     if readings.vrms <= 0 or readings.irms <= 0:
@@ -67,6 +67,8 @@ def solve(readings, current, ref_v, ref_i, ref_pf=None, ref_p_w=None):
         if not -1.0 <= ref_pf <= 1.0 or ref_pf == 0:
             raise CalibrationError("reference power factor must be in -1..1, not 0")
         ref_deg = math.degrees(math.acos(abs(ref_pf)))
+        if readings.p_w < 0:
+            ref_deg = 180.0 - ref_deg  # an export load: the direction is the measured one
         if ref_pf < 0:
             ref_deg = -ref_deg
     turn = ref_deg - measured_deg
