@@ -101,9 +101,11 @@ def run(buf, start, stop, state, wide):
     glitches = state[_GLITCHES]
     done = 0
     j = start
+    k = 2 * start
     while j < stop:
-        rv = buf[2 * j]
-        ri = buf[2 * j + 1]
+        rv = buf[k]
+        ri = buf[k + 1]
+        k += 2
         if wide:
             rv = ((rv & 0xFFFFFF) ^ 0x800000) - 0x800000
             ri = ((ri & 0xFFFFFF) ^ 0x800000) - 0x800000

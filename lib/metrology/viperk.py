@@ -99,13 +99,15 @@ def run(buf, start: int, stop: int, state, wide: int) -> int:
     glitches = int(state[_GLITCHES])
     done = 0
     j = start
+    k = 2 * start
     while j < stop:
         if wide:
-            rv = ((int(b32[2 * j]) & 0xFFFFFF) ^ 0x800000) - 0x800000
-            ri = ((int(b32[2 * j + 1]) & 0xFFFFFF) ^ 0x800000) - 0x800000
+            rv = ((int(b32[k]) & 0xFFFFFF) ^ 0x800000) - 0x800000
+            ri = ((int(b32[k + 1]) & 0xFFFFFF) ^ 0x800000) - 0x800000
         else:
-            rv = int(b16[2 * j])
-            ri = int(b16[2 * j + 1])
+            rv = int(b16[k])
+            ri = int(b16[k + 1])
+        k += 2
         v = (rv - zero + half) >> shift
         i = ri - zero
         ih = i >> _IL_BITS
