@@ -210,3 +210,25 @@ def test_export_is_registered_as_export():
     expected_wh = 230 * 5 * math.cos(math.radians(25)) * 12000 / 3600
     assert abs(acc.exact_wh(1) - expected_wh) / expected_wh < 0.002
     assert acc.regs[3] > 0 and acc.regs[2] == acc.regs[4] == acc.regs[5] == 0  # Q2: export, Q > 0
+
+
+def test_host_waveform_source_with_rp2_skew_is_corrected_by_the_meter():
+    import clock
+    from waveform import WaveformSource
+
+    src = WaveformSource(clock.Clock(speed=1), {"phase_deg": 60.0, "load_profile": None}, 4000, 400, 12,
+                         synth.V_PER_COUNT_12, synth.I_PER_COUNT_12, skew_us=125)
+    acc = EnergyAccumulator()
+    met = Metrology(4000, 800, src.v_per_count, src.i_per_count, acc, adc_bits=12, zero_count=src.zero_count,
+                    skew_us=src.skew_us)
+
+    async def main():
+        src.start()
+        for _ in range(9):
+            met.add_block(await src.read_block(), 400)
+        src.stop()
+
+    support.run(main())
+    r = met.readings
+    assert r.periods >= 3
+    assert abs(r.p_w - 575) / 575 < 0.005 and abs(r.pf - 0.5) < 0.003, (r.p_w, r.pf)
