@@ -78,3 +78,22 @@ def run_engine(buf, rate_hz=4000, bits=24, period_ms=200, block_pairs=400, skew_
         eng.add_block(mv[2 * at:2 * (at + n)], n)
         at += n
     return got, eng
+
+
+def blocks(total_pairs, block_pairs=400, rate_hz=4000, **kw):
+    """wave() in consecutive blocks (small heaps): yields (buf, pairs) covering total_pairs."""
+    at = 0
+    while at < total_pairs:
+        n = min(block_pairs, total_pairs - at)
+        yield wave(n, rate_hz=rate_hz, t0_s=at / rate_hz, seed=at + 1, **kw), n
+        at += n
+
+
+def feed(engine, total_pairs, block_pairs=400, edit=None, **kw):
+    """Feed blocks of wave() into engine (an Engine or meter Metrology); edit(buf, first_pair) may alter them."""
+    at = 0
+    for buf, n in blocks(total_pairs, block_pairs, **kw):
+        if edit is not None:
+            edit(buf, at)
+        engine.add_block(buf, n)
+        at += n

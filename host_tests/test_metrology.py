@@ -131,27 +131,36 @@ def test_active_energy_accuracy_representative_points():
     assert abs(energy_error(got, 230 * IB_A)) < 0.001
 
 
+def _periods(total_pairs, period_ms=1000, bits=24, edit=None, **kw):
+    got = []
+    vpc, ipc = synth.scales(bits)
+    eng = Engine(4000, 4 * period_ms, vpc, ipc, adc_bits=bits, zero_count=2048 if bits == 12 else 0,
+                 on_period=lambda r: got.append((r.freq_hz, r.cycles, r.glitches)))
+    synth.feed(eng, total_pairs, edit=edit, bits=bits, **kw)
+    return got
+
+
 def test_frequency_at_the_range_ends():
     for freq in (45.0, 65.0):
-        buf = synth.wave(12400, bits=24, freq_hz=freq, noise=30)
-        got, _ = synth.run_engine(buf, bits=24, period_ms=1000)
+        got = _periods(12400, freq_hz=freq, noise=30)
         assert len(got) >= 3  # the first two: crossing level not yet settled
-        for g in got[2:]:
-            assert abs(g["f_exact"] - freq) < 0.01, (freq, g["f_exact"])
-            assert g["cycles"] >= 45
+        for f, cycles, _ in got[2:]:
+            assert abs(f - freq) < 0.01, (freq, f)
+            assert cycles >= 45
 
 
 def test_glitch_filter_keeps_the_frequency():
-    buf = synth.wave(12400, bits=24, freq_hz=50.0)
-    # Spikes through zero in the negative half cycles (a switching transient).
-    for k in range(30, 12400, 173):
-        if buf[2 * k] < -1_000_000:
-            buf[2 * k] = 1_500_000
-    got, eng = synth.run_engine(buf, bits=24, period_ms=1000)
+    def spikes(buf, first):
+        # Spikes through zero in the negative half cycles (a switching transient).
+        for k in range(len(buf) // 2):
+            if (first + k) % 173 == 30 and buf[2 * k] < -1_000_000:
+                buf[2 * k] = 1_500_000
+
+    got = _periods(12400, edit=spikes, freq_hz=50.0)
     assert len(got) >= 3
-    for g in got[2:]:
-        assert abs(g["f_exact"] - 50.0) < 0.01, g["f_exact"]
-    assert sum(g["glitches"] for g in got) >= 10  # each spike rejected and counted
+    for f, _, _ in got[2:]:
+        assert abs(f - 50.0) < 0.01, f
+    assert sum(g[2] for g in got) >= 10  # each spike rejected and counted
 
 
 def test_sampling_skew_is_corrected():
@@ -173,15 +182,12 @@ def test_quadrants_signs():
         assert abs(abs(g["q_exact"]) - 230 * 5 * 0.5) < 1.5
 
 
-def _metrology_energy(buf, bits, seconds_per_pair=None, settings=None):
+def _metrology_energy(total_pairs, bits, seconds_per_pair=None, settings=None, **kw):
     acc = EnergyAccumulator()
     vpc, ipc = synth.scales(bits)
     met = Metrology(4000, 4000, vpc, ipc, acc, settings, adc_bits=bits, zero_count=2048 if bits == 12 else 0,
                     calendar_ms_per_pair=seconds_per_pair and seconds_per_pair * 1000)
-    pairs = len(buf) >> 1
-    view = memoryview(buf)
-    for at in range(0, pairs, 400):
-        met.add_block(view[2 * at:2 * (at + 400)], 400)
+    synth.feed(met, total_pairs, bits=bits, **kw)
     met.finish()
     return acc, met
 
@@ -189,23 +195,19 @@ def _metrology_energy(buf, bits, seconds_per_pair=None, settings=None):
 def test_starting_current_registers_and_no_load_does_not():
     # 0.4 % of Ib at PF 1 registers; each pair stands for 1 s so a few seconds of samples
     # make Wh quickly (the maths does not care).
-    buf = synth.wave(12000, bits=24, i_rms=0.004 * IB_A, noise=100)
-    acc, met = _metrology_energy(buf, 24, seconds_per_pair=1.0)
+    acc, met = _metrology_energy(12000, 24, seconds_per_pair=1.0, i_rms=0.004 * IB_A, noise=100)
     expected_wh = 230 * 0.04 * 12000 / 3600
     assert abs(acc.exact_wh(0) - expected_wh) / expected_wh < 0.05
     # No current at 115 % voltage, with converter noise: nothing, in all six registers.
-    buf = synth.wave(12000, bits=24, v_rms=230 * 1.15, i_rms=0.0, noise=100)
-    acc, met = _metrology_energy(buf, 24, seconds_per_pair=1.0)
+    acc, met = _metrology_energy(12000, 24, seconds_per_pair=1.0, v_rms=230 * 1.15, i_rms=0.0, noise=100)
     assert acc.regs == [0] * 6 and acc.rems == [0] * 6
     assert met.idle_periods == met.periods > 0
-    buf = synth.wave(12000, bits=12, v_rms=230 * 1.15, i_rms=0.0, noise=1)
-    acc, met = _metrology_energy(buf, 12, seconds_per_pair=1.0)
+    acc, met = _metrology_energy(12000, 12, seconds_per_pair=1.0, v_rms=230 * 1.15, i_rms=0.0, noise=1)
     assert acc.regs == [0] * 6 and acc.rems == [0] * 6
 
 
 def test_export_is_registered_as_export():
-    buf = synth.wave(12000, bits=24, i_rms=5.0, phi_deg=180 - 25)
-    acc, _ = _metrology_energy(buf, 24, seconds_per_pair=1.0)
+    acc, _ = _metrology_energy(12000, 24, seconds_per_pair=1.0, i_rms=5.0, phi_deg=180 - 25)
     assert acc.import_wh == 0 and acc.rems[0] == 0
     expected_wh = 230 * 5 * math.cos(math.radians(25)) * 12000 / 3600
     assert abs(acc.exact_wh(1) - expected_wh) / expected_wh < 0.002
