@@ -64,3 +64,32 @@ def test_pin_pulser_gives_pulses_of_the_configured_width():
 
     support.run(main())
     assert pin.pulses == 4 and pulser.emitted == 4 and pulser.pending == 0 and pin.state == 0
+
+
+def test_the_meter_app_pulses_match_its_registers_over_a_simulated_hour():
+    import board
+    from log import Log, ConsoleSink
+    from meter import app
+    from startup import check_config
+    from meter.config import SCHEMA
+    import io
+
+    folder = support.tmpdir("pulse")
+    config = {
+        "app": "meter",
+        "meter_id": "12345678",
+        "metrology": {"period_ms": 200, "checkpoint_s": 60, "pulse_imp_per_kwh": 1000, "tariffs": 2,
+                      "tou": [[0, 0], [500, 1]]},  # the load starts at 08:00, tariff 1 from 08:20
+        "report": {"interval_s": 600},
+        # x3600: 1.2 s of samples stand for 72 minutes of a 2.3 kW load.
+        "board": {"storage_dir": folder, "speed": 3600, "watchdog": False, "pairs_per_block": 200,
+                  "start_s": 1_800_000_000, "grid": {"load_profile": None, "i_rms": 10.0, "phase_deg": 0.0}},
+    }
+    hw = board.make_hardware(config)
+    meter = app.Meter(hw, check_config(config, SCHEMA), Log([ConsoleSink(io.StringIO())]))
+    support.run(support.run_for(meter.build(), 1200))
+    regs = meter.registers
+    assert regs.import_wh > 2000, regs.import_wh  # over an hour's worth of a 2.3 kW load
+    assert hw.led.pulses == regs.import_wh and regs.export_wh == 0
+    assert sum(regs.tariff_import_wh) == regs.import_wh and min(regs.tariff_import_wh) > 0
+    support.rmtree(folder)
