@@ -49,10 +49,12 @@ def _valid(saved):
         for rem in saved["q_rem_mwms"]:
             if rem >= MWMS_PER_WH:
                 return False
-    for name in ("tariff_import_wh", "tariff_export_wh"):
-        value = saved.get(name, [])
-        if not (isinstance(value, list) and _counts(value, len(value))):
-            return False
+    for name, total in (("tariff_import_wh", "import_wh"), ("tariff_export_wh", "export_wh")):
+        if name in saved:
+            value = saved[name]
+            # The tariff registers always add up to the total; a record where they do not is damaged.
+            if not (isinstance(value, list) and value and _counts(value, len(value))) or sum(value) != saved[total]:
+                return False
     return True
 
 

@@ -130,9 +130,12 @@ class CalibrationStore:
             try:
                 cal = Calibration(float(saved["v_gain"]), float(saved["i_gain"]), float(saved["phase_deg"]))
                 check(cal)
+                version = saved["version"]
+                if type(version) is not int or version < 0:
+                    raise ValueError("version")
                 self.calibration = cal
-                self.version = int(saved["version"])
-            except (KeyError, TypeError, ValueError, CalibrationError):
+                self.version = version
+            except (KeyError, TypeError, ValueError, OverflowError, CalibrationError):
                 self.damaged = True
 
     def change(self, new, source, t_s):
