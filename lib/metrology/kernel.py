@@ -1,7 +1,8 @@
 # The hot-loop kernel, chosen at import: the viper-emitted kernel where the
 # runtime compiles viper (MicroPython with a native emitter), else the pure-Python twin.
-# The choice is explicit and testable: NAME says which one `run` is, KERNELS holds every
-# kernel available here (tests run both on the same input), and use(name) switches.
+# The choice is explicit and testable: NAME says which one `run` is, KERNELS holds the
+# kernels loaded here, and use(name) switches (loading the twin on demand, so a device
+# running the viper kernel does not spend heap on it; tests run both on the same input).
 #
 # The state array (array("i"), STATE_WORDS words) is shared by both kernels; indices:
 #   N 0            pairs folded into the period so far
@@ -25,7 +26,6 @@
 #   GLITCHES 48    crossings rejected by the glitch filter; DONE 49 period complete
 
 import rt
-from metrology import twin
 
 N = 0
 TARGET = 1
@@ -70,7 +70,7 @@ PERSIST = 3  # as in the kernels: a crossing's boundary is PERSIST samples after
 IL_BITS = 10  # as in the kernels: i = ih * 2**IL_BITS + il
 SUMS = (SV, SI, SVV, SIHH, SIHL, SILL, SVIH, SVIL, SVIMH, SVIML, SVMIH, SVMIL)
 
-KERNELS = {"twin": twin.run}
+KERNELS = {}
 if not rt.EMULATED:
     try:
         from metrology import viperk
@@ -78,14 +78,24 @@ if not rt.EMULATED:
         KERNELS["viper"] = viperk.run
     except (ImportError, SyntaxError, ValueError, NotImplementedError):
         pass  # a build without the native emitter: the twin does the work
+if not KERNELS:
+    from metrology import twin
+
+    KERNELS["twin"] = twin.run
 
 NAME = "viper" if "viper" in KERNELS else "twin"
 run = KERNELS[NAME]
 
 
 def use(name):
-    """Select a kernel by name ("viper" or "twin"); KeyError if not available here."""
+    """Select a kernel by name ("viper" or "twin"); KeyError if not available here.
+
+    The twin is loaded on first use where the viper kernel runs (it costs heap)."""
     global NAME, run
+    if name == "twin" and name not in KERNELS:
+        from metrology import twin
+
+        KERNELS["twin"] = twin.run
     run = KERNELS[name]
     NAME = name
 
