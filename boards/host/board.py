@@ -42,7 +42,6 @@ from hostair import HostAir
 from recordingpin import RecordingPin
 from softwdt import SoftWatchdog, EXIT_RESET
 from waveform import WaveformSource, GRID_DEFAULTS
-from metrology.pulse import CountingPulser
 
 NAME = "host"
 
@@ -186,5 +185,8 @@ def make_hardware(config, exit=None):
         watchdog=watchdog,
         reset=resetter(exit),
     )
-    hw.pulser = CountingPulser(hw.led)  # metrology pulses: the recording pin counts them at once
+    if hw.samples is not None:
+        from metrology.pulse import CountingPulser  # only a meter pulses: other apps keep the heap
+
+        hw.pulser = CountingPulser(hw.led)  # metrology pulses: the recording pin counts them at once
     return hw

@@ -116,8 +116,9 @@ class CalibrationStore:
     """The constants (checksummed, atomic) and the log of their changes."""
 
     def __init__(self, root):
+        self.root = root
         self.record = AtomicRecord(root + "/calibration")
-        self.log = CalibrationLog(root)
+        self._log = None  # opened on first use: a meter that is not calibrated keeps the heap
         self.version = 0
         self.damaged = False  # the stored constants were unreadable: defaults in use
         self.calibration = Calibration()
@@ -137,6 +138,12 @@ class CalibrationStore:
                 self.version = version
             except (KeyError, TypeError, ValueError, OverflowError, CalibrationError):
                 self.damaged = True
+
+    @property
+    def log(self):
+        if self._log is None:
+            self._log = CalibrationLog(self.root)
+        return self._log
 
     def change(self, new, source, t_s):
         """Log, then store, a new calibration; returns the new version."""
