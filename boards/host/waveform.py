@@ -18,7 +18,7 @@
 # Counts clip at the converter's range, as a real one does.
 #
 # Generation is cheap per sample: one waveform period per channel is tabulated with
-# 4096 points (unit amplitude, harmonics included) whenever the shape changes, a
+# 2048 points (unit amplitude, harmonics included) whenever the shape changes, a
 # 32-bit phase accumulator steps through it at freq_hz/rate_hz periods per sample,
 # amplitudes are one integer multiply, and noise comes from a precomputed table.
 
@@ -28,10 +28,10 @@ from array import array
 import rt
 from micropython import const
 
-_TABLE_BITS = const(12)
-_TABLE_MASK = const(4095)
+_TABLE_BITS = const(11)
+_TABLE_MASK = const(2047)
 _PHASE_BITS = const(32)  # phase accumulator width: one period is 2**32
-_PHASE_SHIFT = const(20)  # phase >> 20 = table index
+_PHASE_SHIFT = const(21)  # phase >> 21 = table index
 _PHASE_MASK = const(0xFFFFFFFF)
 _TABLE_ONE = const(32768)  # table value of a unit-amplitude peak (Q15)
 _GAIN_SHIFT = const(20)  # sample = table * gain >> 20, gain = peak counts * 32

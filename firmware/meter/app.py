@@ -40,7 +40,7 @@ class Meter:
         self.supervisor = Supervisor(watchdog=hw.watchdog, log=log)
         # The board's pulse driver (hw.pulser: PIO, RMT, a counting pin) or a task on the LED pin.
         self.pulser = getattr(hw, "pulser", None)
-        if self.pulser is None and hw.led is not None:
+        if self.pulser is None and hw.led is not None and hw.samples is not None:
             self.pulser = PinPulser(hw.led, m["pulse_width_ms"])
         samples = hw.samples
         self.metrology = None
