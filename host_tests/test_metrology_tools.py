@@ -62,6 +62,15 @@ def test_check_rejects_bad_input_with_an_error_object():
         f.write("v,i\n1,2\n3,x\n")
     code, out = _tool(CHECK, "--csv", path, "--rate", "4000", "--v-scale", "1", "--i-scale", "1")
     assert code == 1 and "line 3" in json.loads(out)["error"]
+    with open(path, "w") as f:
+        f.write("v,i\n")
+    code, out = _tool(CHECK, "--csv", path, "--rate", "4000", "--v-scale", "1", "--i-scale", "1")
+    assert code == 1 and "no samples" in json.loads(out)["error"]
+    # No voltage, no current: zeros, not a crash.
+    with open(path, "w") as f:
+        f.write("0,0\n" * 50)
+    code, out = _tool(CHECK, "--csv", path, "--rate", "4000", "--v-scale", "1", "--i-scale", "1", "--micropython")
+    assert code == 0 and set(json.loads(out).values()) == {0.0}
     support.rmtree(folder)
 
 

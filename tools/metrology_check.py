@@ -7,10 +7,10 @@
 FILE holds integer ADC samples, columns v,i (taken at the same instant), one row per
 sample pair at HZ; a "v,i" header line is allowed. Prints one JSON object:
 {"vrms", "irms", "p_w", "q_var", "s_va", "pf", "freq_hz", "energy_import_wh",
-"energy_export_wh"}: averages over the whole measurement periods (whole mains cycles,
-about 1 s each; the first period, before the crossing level is known, counts only when
-there is no other) and energy over the whole file, with the meter's starting-current
-and no-load rules. Counts from 0 to 4095 are taken as a 12-bit converter around 2048,
+"energy_export_wh"}: averages weighted by samples over the whole measurement periods
+(whole mains cycles between measured crossings, about 1 s each; with none, as without a
+voltage, over every period) and energy over the whole file, with the meter's
+starting-current and no-load rules. The file is read twice and never held in memory. Counts from 0 to 4095 are taken as a 12-bit converter around 2048,
 anything else as signed 24-bit. --micropython runs the same code under the MicroPython
 unix port (.venv/bin/micropython, or $MICROPYTHON). Exit 1 with {"error": ...} on bad input.
 """
