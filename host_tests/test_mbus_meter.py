@@ -126,6 +126,7 @@ def test_meter_app_runs_the_mbus_task_only_when_configured():
         uart = MemoryUART(default_bus())
         hw = FakeHardware(uart, root)
         hw.samples = None
+        hw.led = None
         hw.watchdog = None
         hw.name = "test"
         meter = Meter(hw, config({}), Log())

@@ -505,7 +505,12 @@ class LiveView:
         d = self.device
         device = "mep_device uptime %ds" % d["uptime_s"] if d else "mep_device: starting"
         head = "sim %5.0fs wall  speed x%g  readings %d" % (elapsed_s, self.speed, self.readings)
-        return [head, meter, device, self.mbus_line()] + ["  ! " + e for e in self.events]
+        shown = [head, meter]
+        if r and "q_var" in r:  # reactive power and energy, the tariff (metrology)
+            shown.append("      Q %.1f var  S %.1f VA  Q1..Q4 %s varh  tariff %s" % (
+                r["q_var"], r.get("s_va", 0.0), "/".join(str(r.get("q%d_varh" % k, 0)) for k in range(1, 5)),
+                r.get("tariff", 0)))
+        return shown + [device, self.mbus_line()] + ["  ! " + e for e in self.events]
 
     def draw(self, elapsed_s):
         lines = self.lines(elapsed_s)

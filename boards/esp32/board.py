@@ -159,7 +159,7 @@ def make_storage(path=STORAGE_ROOT):
 def make_hardware(config):
     board = config.get("board") or {}
     cal_clock = clock.Clock(speed=1)
-    return Hardware(
+    hw = Hardware(
         name=NAME,
         unique_id=machine.unique_id(),
         clock=cal_clock,
@@ -172,3 +172,9 @@ def make_hardware(config):
         watchdog=machine.WDT(timeout=config.get("watchdog_ms", DEFAULT_WATCHDOG_MS)),
         reset=machine.reset,
     )
+    # Metrology pulses timed in hardware; width from the meter's config.
+    from pulse_rmt import RMTPulser  # here, not at the top: it assembles/claims a peripheral
+
+    width_ms = (config.get("metrology") or {}).get("pulse_width_ms", 30)
+    hw.pulser = RMTPulser(hw.led, width_ms) if hw.led is not None else None
+    return hw

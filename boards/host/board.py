@@ -21,6 +21,8 @@
 #                             around 2048 (as the RP2040's ADC)
 #   v_per_count      None     calibration; None: the defaults below for adc_bits
 #   i_per_count      None
+#   skew_us          0        the current sampled this long after the voltage (the RP2040's
+#                             round robin: 500000 / rate_hz); the metrology corrects it
 #   grid             {}       the simulated grid and load, see waveform.GRID_DEFAULTS
 #                             (v_rms, i_rms, phase_deg, freq_hz, v_harmonics, i_harmonics,
 #                             v_dc_counts, i_dc_counts, noise_counts, load_profile)
@@ -104,6 +106,7 @@ SCHEMA = {
     "adc_bits": Int(choices=(12, 24), default=24),
     "v_per_count": Optional(Float(0.0)),
     "i_per_count": Optional(Float(0.0)),
+    "skew_us": Int(0, 10000, default=0),
     "console": Str(choices=("text", "json"), default="text"),
     "grid": Section({
         "v_rms": Float(0.0, 1000.0, default=GRID_DEFAULTS["v_rms"]),
@@ -178,6 +181,7 @@ def make_samples(board, cal_clock):
         adc_bits=bits,
         v_per_count=board.get("v_per_count") or (V_PER_COUNT_12 if bits == 12 else V_PER_COUNT_24),
         i_per_count=board.get("i_per_count") or (I_PER_COUNT_12 if bits == 12 else I_PER_COUNT_24),
+        skew_us=board.get("skew_us", 0),
     )
 
 
@@ -192,7 +196,7 @@ def make_hardware(config, exit=None):
     watchdog = None
     if board.get("watchdog", True):
         watchdog = SoftWatchdog(config.get("watchdog_ms", DEFAULT_WATCHDOG_MS), exit=exit)
-    return Hardware(
+    hw = Hardware(
         name=NAME,
         unique_id=unique_id_from(config),
         clock=cal_clock,
@@ -206,3 +210,8 @@ def make_hardware(config, exit=None):
         reset=resetter(exit),
         board_secret=board_secret(board.get("secret_file") or root + "/board.secret"),
     )
+    if hw.samples is not None:
+        from metrology.pulse import CountingPulser  # only a meter pulses: other apps keep the heap
+
+        hw.pulser = CountingPulser(hw.led)  # metrology pulses: the recording pin counts them at once
+    return hw

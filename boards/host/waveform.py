@@ -18,7 +18,7 @@
 # Counts clip at the converter's range, as a real one does.
 #
 # Generation is cheap per sample: one waveform period per channel is tabulated with
-# 4096 points (unit amplitude, harmonics included) whenever the shape changes, a
+# 2048 points (unit amplitude, harmonics included) whenever the shape changes, a
 # 32-bit phase accumulator steps through it at freq_hz/rate_hz periods per sample,
 # amplitudes are one integer multiply, and noise comes from a precomputed table.
 
@@ -28,10 +28,10 @@ from array import array
 import rt
 from micropython import const
 
-_TABLE_BITS = const(12)
-_TABLE_MASK = const(4095)
+_TABLE_BITS = const(11)
+_TABLE_MASK = const(2047)
 _PHASE_BITS = const(32)  # phase accumulator width: one period is 2**32
-_PHASE_SHIFT = const(20)  # phase >> 20 = table index
+_PHASE_SHIFT = const(21)  # phase >> 21 = table index
 _PHASE_MASK = const(0xFFFFFFFF)
 _TABLE_ONE = const(32768)  # table value of a unit-amplitude peak (Q15)
 _GAIN_SHIFT = const(20)  # sample = table * gain >> 20, gain = peak counts * 32
@@ -63,7 +63,8 @@ class WaveformSource:
 
     max_lag_ms = 1000  # a consumer further behind than this loses whole blocks (counted in overruns)
 
-    def __init__(self, clock, grid, rate_hz, pairs_per_block, adc_bits, v_per_count, i_per_count, seed=1):
+    def __init__(self, clock, grid, rate_hz, pairs_per_block, adc_bits, v_per_count, i_per_count, seed=1,
+                 skew_us=0):
         if adc_bits not in (12, 24):
             raise ValueError("adc_bits must be 12 or 24")
         self.clock = clock
@@ -77,7 +78,10 @@ class WaveformSource:
         self._max_count = 4095 if adc_bits == 12 else (1 << 23) - 1
         self.v_per_count = v_per_count  # calibration: volts and amps per count
         self.i_per_count = i_per_count
-        self.skew_us = 0  # v and i of a pair are sampled at the same instant
+        # The current is sampled skew_us after the voltage (0: simultaneous, as an ADS131M02;
+        # 500000 / rate_hz emulates the RP2040's round robin); the metrology corrects it.
+        self.skew_us = skew_us
+        self._skew_phase = 0
         self.overruns = 0  # blocks lost because the consumer fell more than 1 s behind
         self.blocks = 0
 
@@ -114,6 +118,7 @@ class WaveformSource:
         g = self.grid
         g.update(changes)
         self._step = int(g["freq_hz"] * (1 << _PHASE_BITS) / self.rate_hz + 0.5)
+        self._skew_phase = int(self._step * self.skew_us * self.rate_hz / 1_000_000 + 0.5)
         phi = math.radians(g["phase_deg"])
         self._fill_table(self._v_table, 0.0, g["v_harmonics"])
         self._fill_table(self._i_table, phi, g["i_harmonics"])
@@ -231,18 +236,20 @@ class WaveformSource:
         ig = self._i_gain
         phase = self._phase
         step = self._step
+        skew = self._skew_phase
         rounding = 1 << (_GAIN_SHIFT - 1)
         clips = self._clips
         low = self._min_count
         high = self._max_count
         for j in range(0, 2 * self.pairs_per_block, 2):
             k = (phase >> _PHASE_SHIFT) & _TABLE_MASK
+            k_i = ((phase + skew) >> _PHASE_SHIFT) & _TABLE_MASK
             phase += step
             v = v0 + ((vt[k] * vg + rounding) >> _GAIN_SHIFT) + noise[n_at]
             n_at += 1
             if n_at == _NOISE_LEN:
                 n_at = 0
-            i = i0 + ((it[k] * ig + rounding) >> _GAIN_SHIFT) + noise[n_at]
+            i = i0 + ((it[k_i] * ig + rounding) >> _GAIN_SHIFT) + noise[n_at]
             n_at += 1
             if n_at == _NOISE_LEN:
                 n_at = 0

@@ -20,7 +20,8 @@
 #
 # A pair's current sample is taken half a conversion period after its voltage sample
 # (skew_us): at 4000 Hz per channel that is 125 us, 2.25 degrees at 50 Hz, which the
-# metrology's phase calibration must take out.
+# metrology takes out: it rotates P and Q by 2*pi*f*skew_us at the measured frequency
+# (lib/metrology/maths.py), before the calibration's own phase.
 #
 # Register offsets and bits: RP2040 datasheet, section 4.9.6 (ADC) and 2.5.3.1 (DREQ);
 # writes go through the atomic SET/CLR aliases (section 2.1.2). DMA channel registers:

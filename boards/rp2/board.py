@@ -130,7 +130,7 @@ def make_hardware(config):
     board = config.get("board") or {}
     cal_clock = clock.Clock(speed=1)
     watchdog_ms = min(MAX_WATCHDOG_MS, config.get("watchdog_ms", DEFAULT_WATCHDOG_MS))
-    return Hardware(
+    hw = Hardware(
         name=NAME,
         unique_id=machine.unique_id(),
         clock=cal_clock,
@@ -143,3 +143,9 @@ def make_hardware(config):
         watchdog=machine.WDT(timeout=watchdog_ms),
         reset=machine.reset,
     )
+    # Metrology pulses timed in hardware; width from the meter's config.
+    from pulse_pio import PIOPulser  # here, not at the top: it assembles/claims a peripheral
+
+    width_ms = (config.get("metrology") or {}).get("pulse_width_ms", 30)
+    hw.pulser = PIOPulser(hw.led, width_ms) if hw.led is not None else None
+    return hw

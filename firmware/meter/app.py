@@ -5,6 +5,7 @@
 #   registers   checkpoints the registers every checkpoint_s and at shutdown
 #   report      readings, registers and task health as status lines
 #   mbus        the wired M-Bus master and poll scheduler (when devices are configured)
+#   pulses      the metrology LED, when the board's driver needs a task
 
 import status
 import startup
@@ -12,6 +13,9 @@ from supervisor import Supervisor, run_app
 from meter.config import SCHEMA  # noqa: F401  (startup.boot checks the config with it)
 from meter.metrology import Metrology
 from meter.registers import EnergyRegisters
+from metrology.tariff import TariffSchedule
+from metrology.calibration import CalibrationStore
+from metrology.pulse import PinPulser
 
 # Real time a task may go without progress before the watchdog starves, on top of
 # its own period (scheduling jitter, slow flash writes).
@@ -23,18 +27,34 @@ class Meter:
         self.hw = hw
         self.cfg = cfg
         self.log = log.tagged("meter")
-        self.registers = EnergyRegisters(hw.storage_root)
+        m = cfg["metrology"]
+        try:
+            schedule = TariffSchedule(m["tou"], m["tariffs"])
+        except ValueError as exc:
+            self.log.error("metrology.tou: %s; no time-of-use schedule", exc)
+            schedule = TariffSchedule((), m["tariffs"])
+        self.registers = EnergyRegisters(hw.storage_root, m["tariffs"], schedule, hw.clock)
+        self.calibration = CalibrationStore(hw.storage_root)
+        if self.calibration.damaged:
+            self.log.error("stored calibration unreadable: default constants in use")
         self.periods = 0
         self.supervisor = Supervisor(watchdog=hw.watchdog, log=log)
+        # The board's pulse driver (hw.pulser: PIO, RMT, a counting pin) or a task on the LED pin.
+        self.pulser = getattr(hw, "pulser", None)
+        if self.pulser is None and hw.led is not None and hw.samples is not None:
+            self.pulser = PinPulser(hw.led, m["pulse_width_ms"])
         samples = hw.samples
         self.metrology = None
         if samples is not None:
-            m = cfg["metrology"]
             v_per_count = m["v_per_count"] or samples.v_per_count
             i_per_count = m["i_per_count"] or samples.i_per_count
             blocks = max(1, (m["period_ms"] * samples.rate_hz) // (1000 * samples.pairs_per_block))
             self.metrology = Metrology(samples.rate_hz, blocks * samples.pairs_per_block, v_per_count, i_per_count,
-                                       offset_counts=samples.zero_count)
+                                       self.registers, m, adc_bits=getattr(samples, "adc_bits", 12),
+                                       zero_count=samples.zero_count, skew_us=getattr(samples, "skew_us", 0),
+                                       calibration=self.calibration.calibration,
+                                       calendar_ms_per_pair=1000 * hw.clock.speed / samples.rate_hz,
+                                       clock=hw.clock, pulses=self.pulser)
             self.period_real_ms = blocks * samples.pairs_per_block * 1000 // samples.rate_hz
         self.mbus = None  # the MEP port reads on demand through self.mbus.request_read(i)
         mbus_cfg = cfg.get("mbus")
@@ -58,6 +78,8 @@ class Meter:
                            self.registers.damaged_copies)
         checkpoint_ms = self.cfg["metrology"]["checkpoint_s"] * 1000
         sup.add("registers", self.registers_task, clock.real_ms(checkpoint_ms) * 2 + _STALL_MARGIN_MS)
+        if isinstance(self.pulser, PinPulser):
+            sup.add("pulses", self.pulser.run, self.pulser.width_ms * 4 + _STALL_MARGIN_MS)
         report_ms = self.cfg["report"]["interval_s"] * 1000
         sup.add("report", self.report_task, clock.real_ms(report_ms) * 2 + _STALL_MARGIN_MS)
         if self.mbus is not None:
@@ -74,21 +96,19 @@ class Meter:
     async def metrology_task(self, progress):
         samples = self.hw.samples
         metrology = self.metrology
-        # Energy is power times the time the samples cover (a clock that is set, or
-        # steps, neither invents nor loses energy); blocks the task missed count too,
+        # Energy is power times the calendar time the samples cover (a clock that is set,
+        # or steps, neither invents nor loses energy); blocks the task missed count too,
         # at the power of the period that follows them.
-        calendar_ms_per_pair = 1000 * self.hw.clock.speed / samples.rate_hz
         overruns = samples.overruns
         samples.start()
         try:
             while True:
                 block = await samples.read_block()
-                if metrology.add_block(block):
-                    missed_pairs = (samples.overruns - overruns) * samples.pairs_per_block
-                    overruns = samples.overruns
-                    duration_ms = (metrology.readings.pairs + missed_pairs) * calendar_ms_per_pair
-                    self.registers.add_power(metrology.readings.p_w, duration_ms)
-                    self.periods += 1
+                missed_pairs = (samples.overruns - overruns) * samples.pairs_per_block
+                overruns = samples.overruns
+                done = metrology.add_block(block, samples.pairs_per_block, missed_pairs)
+                if done:
+                    self.periods += done
                     progress()
         finally:
             samples.stop()

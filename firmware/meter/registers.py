@@ -1,38 +1,70 @@
-# Energy registers: whole Wh as integers plus a carried remainder, so rounding
-# never loses or invents energy; checkpointed through the power-fail-safe store and
-# never allowed to go backwards.
+# Energy registers: active import/export, reactive per quadrant and per-tariff active
+# registers (metrology/energy.py does the integer accounting with carried remainders),
+# checkpointed through the power-fail-safe store and never allowed to go backwards.
 #
 # Two AtomicRecord copies are written in turn (generation n goes to copy n % 2). A
 # power cut cannot damage a copy (the write is atomic), but flash can: with one copy
-# damaged the other, at most one checkpoint older, is used, and the loss is bounded
-# by one checkpoint interval. Only with both copies unreadable do the registers
-# restart from zero, flagged in `damaged_copies` for the log.
+# damaged the other, at most one checkpoint older, is used. Only with both copies
+# unreadable do the registers restart from zero, flagged in `damaged_copies` for the log.
+#
+# Loss on power failure: the energy registered since the last checkpoint, i.e. at most
+# checkpoint_s plus one measurement period at the power drawn (docs/metrology.md).
+#
+# Tariffs: the schedule (metrology/tariff.py) picks the tariff each period; a command
+# set_tariff(index, source) overrides it until the schedule's next switch point. The
+# override is not persisted: after a restart the schedule applies.
 
-from micropython import const
 from store import AtomicRecord, StoreError
+from metrology.energy import EnergyAccumulator, MWMS_PER_WH
+from metrology.tariff import TariffSchedule
 
-_MWMS_PER_WH = const(3_600_000_000)  # milliwatt-milliseconds in one watt-hour
 _FIELDS = ("generation", "import_wh", "export_wh", "import_rem_mwms", "export_rem_mwms")
+
+
+def _count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _counts(values, length):
+    if not isinstance(values, list) or len(values) != length:
+        return False
+    for value in values:
+        if not _count(value):
+            return False
+    return True
 
 
 def _valid(saved):
     if not isinstance(saved, dict):
         return False
     for name in _FIELDS:
-        value = saved.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if not _count(saved.get(name)):
             return False
-    return saved["import_rem_mwms"] < _MWMS_PER_WH and saved["export_rem_mwms"] < _MWMS_PER_WH
+    if saved["import_rem_mwms"] >= MWMS_PER_WH or saved["export_rem_mwms"] >= MWMS_PER_WH:
+        return False
+    # Reactive and tariff registers came later: a record without them is still valid.
+    if "q_varh" in saved:
+        if not (_counts(saved["q_varh"], 4) and _counts(saved.get("q_rem_mwms"), 4)):
+            return False
+        for rem in saved["q_rem_mwms"]:
+            if rem >= MWMS_PER_WH:
+                return False
+    for name, total in (("tariff_import_wh", "import_wh"), ("tariff_export_wh", "export_wh")):
+        if name in saved:
+            value = saved[name]
+            # The tariff registers always add up to the total; a record where they do not is damaged.
+            if not (isinstance(value, list) and value and _counts(value, len(value))) or sum(value) != saved[total]:
+                return False
+    return True
 
 
-class EnergyRegisters:
-    def __init__(self, folder):
+class EnergyRegisters(EnergyAccumulator):
+    def __init__(self, folder, tariffs=1, schedule=None, clock=None):
+        super().__init__(tariffs)
+        self.schedule = schedule or TariffSchedule((), tariffs)
+        self.clock = clock
         self._copies = (AtomicRecord(folder + "/registers.0"), AtomicRecord(folder + "/registers.1"))
         self.generation = 0
-        self.import_wh = 0
-        self.export_wh = 0
-        self._import_rem_mwms = 0  # energy below one Wh, carried to the next period
-        self._export_rem_mwms = 0
         self.checkpoints = 0
         self.damaged_copies = 0  # copies found unreadable at start-up
         best = None
@@ -49,42 +81,76 @@ class EnergyRegisters:
             if best is None or saved["generation"] > best["generation"]:
                 best = saved
         if best is not None:
-            self.generation = best["generation"]
-            self.import_wh = best["import_wh"]
-            self.export_wh = best["export_wh"]
-            self._import_rem_mwms = best["import_rem_mwms"]
-            self._export_rem_mwms = best["export_rem_mwms"]
-        self._saved = (self.import_wh, self.export_wh)
+            self._restore(best)
+        self._saved = list(self.regs)
+
+    def _restore(self, saved):
+        self.generation = saved["generation"]
+        self.regs[0] = saved["import_wh"]
+        self.regs[1] = saved["export_wh"]
+        self.rems[0] = saved["import_rem_mwms"]
+        self.rems[1] = saved["export_rem_mwms"]
+        if "q_varh" in saved:
+            for k in range(4):
+                self.regs[2 + k] = saved["q_varh"][k]
+                self.rems[2 + k] = saved["q_rem_mwms"][k]
+        for name, regs in (("tariff_import_wh", self.tariff_import_wh), ("tariff_export_wh", self.tariff_export_wh)):
+            stored = saved.get(name) or []
+            for k in range(len(regs)):
+                regs[k] = stored[k] if k < len(stored) else 0
+            # Fewer tariffs configured than stored: their energy stays in the totals and
+            # is booked to the last tariff, so the tariff registers still add up.
+            for k in range(len(regs), len(stored)):
+                regs[-1] += stored[k]
+        if best_lacks_tariffs(saved):
+            self.tariff_import_wh[0] = self.regs[0]
+            self.tariff_export_wh[0] = self.regs[1]
 
     def add_power(self, p_w, duration_ms):
-        """Register p_w held for duration_ms (negative power is export)."""
-        if duration_ms < 0:
-            raise ValueError("negative duration")
-        energy_mwms = int(abs(p_w) * 1000 * duration_ms)
-        if p_w >= 0:
-            whole, self._import_rem_mwms = divmod(self._import_rem_mwms + energy_mwms, _MWMS_PER_WH)
-            self.import_wh += whole
-        else:
-            whole, self._export_rem_mwms = divmod(self._export_rem_mwms + energy_mwms, _MWMS_PER_WH)
-            self.export_wh += whole
+        """Active power only (no reactive), kept for callers of the first cut."""
+        self.add(p_w, 0.0, duration_ms)
+
+    def update_tariff(self, calendar_s):
+        """The tariff in force now (schedule or an unexpired command); call once per period."""
+        self.tariff = self.schedule.tariff_at(calendar_s)
+        return self.tariff
+
+    def set_tariff(self, index, source, calendar_s=None):
+        """A command (source "mep", ...) sets the tariff until the schedule's next switch point."""
+        if calendar_s is None:
+            calendar_s = self.clock.time_s() if self.clock is not None else 0
+        self.schedule.set(index, source, calendar_s)
+        self.tariff = index
 
     def checkpoint(self):
         """Persist the registers; a checkpoint never writes a smaller value than the last."""
-        if self.import_wh < self._saved[0] or self.export_wh < self._saved[1]:
-            raise ValueError("energy register went backwards")
+        for k in range(6):
+            if self.regs[k] < self._saved[k]:
+                raise ValueError("energy register went backwards")
         generation = self.generation + 1
         self._copies[generation % 2].write_json(
             {
                 "generation": generation,
-                "import_wh": self.import_wh,
-                "export_wh": self.export_wh,
-                "import_rem_mwms": self._import_rem_mwms,
-                "export_rem_mwms": self._export_rem_mwms,
+                "import_wh": self.regs[0],
+                "export_wh": self.regs[1],
+                "import_rem_mwms": self.rems[0],
+                "export_rem_mwms": self.rems[1],
+                "q_varh": self.regs[2:6],
+                "q_rem_mwms": self.rems[2:6],
+                "tariff_import_wh": list(self.tariff_import_wh),
+                "tariff_export_wh": list(self.tariff_export_wh),
             }
         )
         self.generation = generation
-        self._saved = (self.import_wh, self.export_wh)
+        self._saved = list(self.regs)
         self.checkpoints += 1
 
     def as_dict(self):
-        return {"import_wh": self.import_wh, "export_wh": self.export_wh}
+        d = EnergyAccumulator.as_dict(self)
+        d["tariff_source"] = self.schedule.source
+        return d
+
+
+def best_lacks_tariffs(saved):
+    """A record from before tariffs: all its energy belongs to tariff 0."""
+    return "tariff_import_wh" not in saved

@@ -1,0 +1,95 @@
+# The pulse output: pulses counted over a simulated hour equal the register change.
+
+import asyncio
+import rt
+import support
+import synth
+from recordingpin import RecordingPin
+from metrology.energy import EnergyAccumulator, MWMS_PER_WH
+from metrology.pulse import PulseLogic, PinPulser, CountingPulser
+from meter.metrology import Metrology
+
+
+def _hour(imp_per_kwh, i_rms, phi_deg, start_wh=0):
+    # One second of samples standing for one hour (each pair for 0.9 s of calendar time).
+    acc = EnergyAccumulator()
+    acc.regs[0] = start_wh
+    pin = RecordingPin()
+    vpc, ipc = synth.scales(24)
+    met = Metrology(4000, 400, vpc, ipc, acc, {"pulse_imp_per_kwh": imp_per_kwh}, adc_bits=24,
+                    calendar_ms_per_pair=900.0, pulses=CountingPulser(pin))
+    buf = synth.wave(4000, bits=24, i_rms=i_rms, phi_deg=phi_deg)
+    view = memoryview(buf)
+    for at in range(0, 4000, 400):
+        met.add_block(view[2 * at:2 * at + 800], 400)
+    met.finish()
+    return acc, pin, start_wh
+
+
+def test_pulses_over_a_simulated_hour_equal_the_register_change():
+    # 1000 imp/kWh: one pulse per Wh, so the count is the register change exactly.
+    acc, pin, start = _hour(1000, 8.0, 20.0, start_wh=12345)
+    assert acc.import_wh - start > 1500
+    assert pin.pulses == acc.import_wh - start
+    # 10000 imp/kWh on export: one pulse per 0.1 Wh of the register's own energy.
+    acc, pin, _ = _hour(10000, 3.0, 170.0)
+    energy_mwms = acc.export_wh * MWMS_PER_WH + acc.rems[1]
+    assert pin.pulses == energy_mwms * 10000 // 3_600_000_000_000
+    assert abs(pin.pulses / 10 - acc.export_wh) <= 1
+
+
+def test_pulse_logic_resumes_from_the_registers_without_replaying():
+    logic = PulseLogic(1000, energy_mwms=5 * MWMS_PER_WH + 7)
+    assert logic.due(5 * MWMS_PER_WH + 8) == 0
+    assert logic.due(8 * MWMS_PER_WH) == 3
+    assert logic.due(8 * MWMS_PER_WH) == 0
+    support.raises(ValueError, PulseLogic, 0)
+
+
+def test_pin_pulser_gives_pulses_of_the_configured_width():
+    pin = RecordingPin()
+    pulser = PinPulser(pin, width_ms=5, max_pending=4)
+    pulser.emit(3)
+    pulser.emit(3)  # two over the queue's bound: dropped and counted
+    assert pulser.dropped == 2
+
+    async def main():
+        task = asyncio.create_task(pulser.run())
+        await rt.sleep_ms(150)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    support.run(main())
+    assert pin.pulses == 4 and pulser.emitted == 4 and pulser.pending == 0 and pin.state == 0
+
+
+def test_the_meter_app_pulses_match_its_registers_over_a_simulated_hour():
+    import board
+    from log import Log, ConsoleSink
+    from meter import app
+    from startup import check_config
+    from meter.config import SCHEMA
+    import io
+
+    folder = support.tmpdir("pulse")
+    config = {
+        "app": "meter",
+        "meter_id": "12345678",
+        "metrology": {"period_ms": 200, "checkpoint_s": 60, "pulse_imp_per_kwh": 1000, "tariffs": 2,
+                      "tou": [[0, 0], [500, 1]]},  # the load starts at 08:00, tariff 1 from 08:20
+        "report": {"interval_s": 600},
+        # x3600: 1.2 s of samples stand for 72 minutes of a 2.3 kW load.
+        "board": {"storage_dir": folder, "speed": 3600, "watchdog": False, "pairs_per_block": 200,
+                  "start_s": 1_800_000_000, "grid": {"load_profile": None, "i_rms": 10.0, "phase_deg": 0.0}},
+    }
+    hw = board.make_hardware(config)
+    meter = app.Meter(hw, check_config(config, SCHEMA), Log([ConsoleSink(io.StringIO())]))
+    support.run(support.run_for(meter.build(), 1200))
+    regs = meter.registers
+    assert regs.import_wh > 2000, regs.import_wh  # over an hour's worth of a 2.3 kW load
+    assert hw.led.pulses == regs.import_wh and regs.export_wh == 0
+    assert sum(regs.tariff_import_wh) == regs.import_wh and min(regs.tariff_import_wh) > 0
+    support.rmtree(folder)

@@ -1,0 +1,105 @@
+# Energy registers: integer accounting with carried remainders, quadrants, tariffs (TOU
+# schedule and the MEP override rule), persistence, never backwards, old records.
+
+import support
+from metrology.energy import EnergyAccumulator, MWMS_PER_WH
+from metrology.tariff import TariffSchedule
+from meter.registers import EnergyRegisters
+from store import AtomicRecord
+
+DAY_S = 86400
+
+
+def test_remainders_carry_so_nothing_is_lost_to_rounding():
+    acc = EnergyAccumulator()
+    for _ in range(3600):
+        acc.add(0.3, 0.0, 1000)  # 0.3 W for an hour in 1 s steps: 0.3 Wh, all in the remainder
+    assert acc.import_wh == 0 and acc.rems[0] == MWMS_PER_WH * 3 // 10
+    for _ in range(7 * 3600):
+        acc.add(0.1, 0.0, 1000)
+    assert acc.import_wh == 1 and acc.rems[0] == 0  # 0.3 + 0.7 Wh: exactly one
+
+
+def test_quadrants():
+    acc = EnergyAccumulator()
+    for p, q in ((1800.0, 3600.0), (-1800.0, 3600.0), (-1800.0, -3600.0), (1800.0, -3600.0)):
+        acc.add(p, q, 3_600_000)  # one hour each
+    assert acc.regs == [3600, 3600, 3600, 3600, 3600, 3600]
+    support.raises(ValueError, acc.add, 1.0, 0.0, -1)
+
+
+def test_tariff_registers_add_up_to_the_totals():
+    acc = EnergyAccumulator(tariffs=3)
+    for k in range(30):
+        acc.tariff = k % 3
+        acc.add(123.4 if k % 4 else -77.7, 10.0, 600_000)
+    assert sum(acc.tariff_import_wh) == acc.import_wh
+    assert sum(acc.tariff_export_wh) == acc.export_wh
+    support.raises(ValueError, EnergyAccumulator, 0)
+
+
+def test_tou_schedule_and_the_mep_override_rule():
+    # Tariff 1 from 07:00, tariff 0 from 22:00 (UTC).
+    sched = TariffSchedule([[1320, 0], [420, 1]], tariffs=2)
+    day = 20000 * DAY_S
+    assert sched.tariff_at(day + 3 * 3600) == 0  # before 07:00: yesterday's 22:00 point
+    assert sched.tariff_at(day + 8 * 3600) == 1
+    assert sched.tariff_at(day + 23 * 3600) == 0
+    # A command at 08:00 holds until the next switch point (22:00), then the schedule rules.
+    sched.set(0, "mep", day + 8 * 3600)
+    assert sched.tariff_at(day + 8 * 3600 + 60) == 0 and sched.source == "mep"
+    assert sched.tariff_at(day + 21 * 3600 + 3599) == 0
+    assert sched.tariff_at(day + 22 * 3600 + 60) == 0 and sched.source == "schedule"
+    assert sched.tariff_at(day + DAY_S + 8 * 3600) == 1  # the override did not come back
+    support.raises(ValueError, sched.set, 2, "mep", day)
+    support.raises(ValueError, TariffSchedule, [[1440, 0]], 2)
+    support.raises(ValueError, TariffSchedule, [[10, 5]], 2)
+    assert TariffSchedule().tariff_at(day + 5) == 0
+
+
+def test_registers_persist_every_register_and_never_go_backwards():
+    folder = support.tmpdir("reg")
+    regs = EnergyRegisters(folder, tariffs=2, schedule=TariffSchedule([[0, 0], [720, 1]], 2))
+    regs.update_tariff(10 * DAY_S + 13 * 3600)
+    assert regs.tariff == 1
+    regs.add(1000.0, 500.0, 3_600_000)
+    regs.set_tariff(0, "mep", 10 * DAY_S + 13 * 3600)
+    regs.add(-200.0, -100.0, 1_800_000)
+    regs.add(0.5, 0.0, 1000)  # a remainder to carry
+    regs.checkpoint()
+    again = EnergyRegisters(folder, tariffs=2)
+    assert again.regs == regs.regs and again.rems == regs.rems
+    assert again.tariff_import_wh == [0, 1000] and again.tariff_export_wh == [100, 0]
+    assert again.as_dict()["q1_varh"] == 500 and again.as_dict()["q3_varh"] == 50
+    again.regs[1] -= 1
+    support.raises(ValueError, again.checkpoint)
+    support.rmtree(folder)
+
+
+def test_a_record_from_before_quadrants_and_tariffs_still_loads():
+    folder = support.tmpdir("reg")
+    AtomicRecord(folder + "/registers.1").write_json(
+        {"generation": 1, "import_wh": 42, "export_wh": 3, "import_rem_mwms": 5, "export_rem_mwms": 0})
+    regs = EnergyRegisters(folder, tariffs=2)
+    assert regs.import_wh == 42 and regs.export_wh == 3 and regs.rems[0] == 5
+    assert regs.tariff_import_wh == [42, 0] and regs.damaged_copies == 0
+    support.rmtree(folder)
+
+
+def test_damaged_or_invalid_copy_falls_back_to_the_other():
+    folder = support.tmpdir("reg")
+    regs = EnergyRegisters(folder)
+    regs.add(3600.0, 0.0, 3_600_000)
+    regs.checkpoint()  # generation 1 -> copy 1
+    regs.add(3600.0, 0.0, 3_600_000)
+    regs.checkpoint()  # generation 2 -> copy 0
+    with open(folder + "/registers.0", "r+b") as f:
+        f.seek(12)
+        f.write(b"\xff\xff")
+    again = EnergyRegisters(folder)
+    assert again.import_wh == 3600 and again.damaged_copies == 1
+    AtomicRecord(folder + "/registers.0").write_json({"generation": 9, "import_wh": -1, "export_wh": 0,
+                                                       "import_rem_mwms": 0, "export_rem_mwms": 0})
+    again = EnergyRegisters(folder)
+    assert again.import_wh == 3600 and again.damaged_copies == 1
+    support.rmtree(folder)
