@@ -154,11 +154,13 @@ def _int(data, pos, n):
     return value
 
 
-def _reversed(data, pos, n):
+def _text(data, pos, n):
+    """Text sent last character first; bytes outside printable ASCII show as '?'."""
     out = bytearray(n)
     for i in range(n):
-        out[i] = data[pos + n - 1 - i]
-    return bytes(out)
+        b = data[pos + n - 1 - i]
+        out[i] = b if 32 <= b < 127 else 0x3F
+    return out.decode()
 
 
 def _real32(data, pos):
@@ -331,7 +333,7 @@ def _decode(payload, start, end, max_records, records=None):
             if pos >= end or pos + 1 + data[pos] > end:
                 raise WMBusError(TRUNCATED, "plain-text VIF")
             n = data[pos]
-            text_unit = _reversed(data, pos + 1, n).decode("ascii", "replace") if n else ""
+            text_unit = _text(data, pos + 1, n) if n else ""
             pos += 1 + n
             quantity, unit, exp = "plain_text_unit", text_unit, 0
             ext = vif & 0x80
@@ -387,7 +389,7 @@ def _decode(payload, start, end, max_records, records=None):
             value = None
         elif code == VARIABLE:
             if lvar < 0xC0:
-                value = _reversed(data, pos, size).decode("ascii", "replace")
+                value = _text(data, pos, size)
             else:
                 value = bytes(data[pos : pos + size]).hex()
         elif quantity == "datetime" and size == 4:
