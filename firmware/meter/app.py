@@ -11,6 +11,7 @@ from supervisor import Supervisor, run_app
 from meter.config import SCHEMA  # noqa: F401  (startup.boot checks the config with it)
 from meter.metrology import Metrology
 from meter.registers import EnergyRegisters
+from meter.lmn import Transmitter
 
 # Real time a task may go without progress before the watchdog starves, on top of
 # its own period (scheduling jitter, slow flash writes).
@@ -35,6 +36,10 @@ class Meter:
             self.metrology = Metrology(samples.rate_hz, blocks * samples.pairs_per_block, v_per_count, i_per_count,
                                        offset_counts=samples.zero_count)
             self.period_real_ms = blocks * samples.pairs_per_block * 1000 // samples.rate_hz
+        # The wireless M-Bus transmitter, where the board has a radio.
+        self.lmn = None
+        if cfg["lmn"]["enabled"] and hw.radio is not None:
+            self.lmn = Transmitter(hw, cfg, log, self)
 
     def build(self):
         clock = self.hw.clock
@@ -48,6 +53,8 @@ class Meter:
                            self.registers.damaged_copies)
         checkpoint_ms = self.cfg["metrology"]["checkpoint_s"] * 1000
         sup.add("registers", self.registers_task, clock.real_ms(checkpoint_ms) * 2 + _STALL_MARGIN_MS)
+        if self.lmn is not None:
+            sup.add("lmn", self.lmn.task, self.lmn.stall_ms())
         report_ms = self.cfg["report"]["interval_s"] * 1000
         sup.add("report", self.report_task, clock.real_ms(report_ms) * 2 + _STALL_MARGIN_MS)
         self.log.info(
@@ -103,6 +110,8 @@ class Meter:
             fields["periods"] = self.periods
             status.emit("reading", fields)
             status.emit("tasks", {"tasks": self.supervisor.status()})
+            if self.lmn is not None:
+                status.emit("lmn", self.lmn.as_dict())
             progress()
 
 
