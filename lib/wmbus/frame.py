@@ -51,6 +51,12 @@ def air_time_us(on_air_bytes, mode):
     return (chips * 1_000_000 + _CHIP_RATE - 1) // _CHIP_RATE
 
 
+def _copy(dst, at, src, start, n):
+    # A byte loop: slicing would allocate a copy per block on every telegram.
+    for i in range(n):
+        dst[at + i] = src[start + i]
+
+
 def _put_crc(dst, pos, src, start, end):
     crc = crc16(src, start, end)
     dst[pos] = crc >> 8
@@ -67,24 +73,25 @@ def add_crcs(plain, plain_len, dst, fmt):
     if len(dst) < total:
         raise WMBusError(BAD_LENGTH, "output buffer too small")
     if fmt == FORMAT_A:
-        dst[0:_BLOCK1] = plain[0:_BLOCK1]
+        _copy(dst, 0, plain, 0, _BLOCK1)
         dst[0] = plain_len - 1
         _put_crc(dst, _BLOCK1, dst, 0, _BLOCK1)
         src = _BLOCK1
         out = _BLOCK1 + 2
         while src < plain_len:
             n = min(_BLOCK_A, plain_len - src)
-            dst[out : out + n] = plain[src : src + n]
+            _copy(dst, out, plain, src, n)
             _put_crc(dst, out + n, dst, out, out + n)
             src += n
             out += n + 2
         return out
-    dst[0 : plain_len] = plain[0:plain_len]
+    _copy(dst, 0, plain, 0, plain_len)
     dst[0] = total - 1
     if total == plain_len + 2:
         _put_crc(dst, plain_len, dst, 0, plain_len)
         return total
-    dst[_B_FIRST + 2 : plain_len + 2] = plain[_B_FIRST:plain_len]
+    for i in range(plain_len - 1, _B_FIRST - 1, -1):  # backwards: the ranges overlap
+        dst[i + 2] = dst[i]
     _put_crc(dst, _B_FIRST, dst, 0, _B_FIRST)
     _put_crc(dst, plain_len + 2, dst, _B_FIRST + 2, plain_len + 2)
     return total

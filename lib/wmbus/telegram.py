@@ -81,28 +81,31 @@ def id_text(wire, pos=0):
 _ZERO_IV = bytes(16)
 
 
-def _cmac_into(key, buf, length, out, tag_bytes, state):
+def _double(block):
+    """block * x in GF(2^128) (RFC 4493 2.3), in place."""
+    carry = block[0] >> 7
+    for i in range(15):
+        block[i] = ((block[i] << 1) & 0xFF) | (block[i + 1] >> 7)
+    block[15] = ((block[15] << 1) & 0xFF) ^ (0x87 if carry else 0)
+
+
+def _cmac_into(key, buf, length, out, tag_bytes, seed, subkey):
     """AES-CMAC (RFC 4493) of buf[0:length] into out[0:tag_bytes], as one CBC pass in C.
 
-    buf needs room after length to pad the last block (it is overwritten); state is
-    32 bytes of scratch. The CBC object first encrypts a zero block: that gives
-    L = AES(K, 0), the subkey seed, and leaves L as the chain, which XOR-ing L into
-    the message's first block cancels."""
+    buf needs room after length to pad the last block (it is overwritten); seed and
+    subkey are 16-byte scratch buffers. The CBC object first encrypts a zero block: that
+    gives L = AES(K, 0), the subkey seed, and leaves L as the chain, which XOR-ing L
+    into the message's first block cancels."""
     cipher = cryptolib.aes(key, _CBC, _ZERO_IV)
-    subkey = memoryview(state)[0:16]
-    seed = memoryview(state)[16:32]
     for i in range(16):
         seed[i] = 0
     cipher.encrypt(seed, seed)
-    subkey[:] = seed
-    doublings = 1 if length and length % 16 == 0 else 2
-    for _ in range(doublings):  # K1 = L.x, K2 = L.x^2 in GF(2^128)
-        carry = subkey[0] >> 7
-        for i in range(15):
-            subkey[i] = ((subkey[i] << 1) & 0xFF) | (subkey[i + 1] >> 7)
-        subkey[15] = ((subkey[15] << 1) & 0xFF) ^ (0x87 if carry else 0)
+    for i in range(16):
+        subkey[i] = seed[i]
+    _double(subkey)  # K1
     padded = length
-    if doublings == 2:
+    if length == 0 or length % 16:
+        _double(subkey)  # K2, for a padded last block
         buf[length] = 0x80
         padded = (length // 16 + 1) * 16
         for i in range(length + 1, padded):
@@ -113,7 +116,37 @@ def _cmac_into(key, buf, length, out, tag_bytes, state):
         buf[i] ^= seed[i]
     mv = memoryview(buf)[0:padded]
     cipher.encrypt(mv, mv)
-    out[0:tag_bytes] = mv[last : last + tag_bytes]
+    for i in range(tag_bytes):
+        out[i] = buf[last + i]
+
+
+class _Derive:
+    """The OMS mode 7 KDF without allocating: the KDF input is one whole block, so its
+    AES-CMAC is AES(K, input XOR K1); one ECB object and K1 are kept per master key."""
+
+    def __init__(self, master_key):
+        self._ecb = cryptolib.aes(master_key, _ECB)
+        k1 = bytearray(16)
+        self._ecb.encrypt(k1, k1)
+        _double(k1)
+        self._k1 = k1
+        self._in = bytearray(16)
+
+    def into(self, dc, counter, meter_id_wire, out):
+        data = self._in
+        data[0] = dc
+        data[1] = counter & 0xFF
+        data[2] = (counter >> 8) & 0xFF
+        data[3] = (counter >> 16) & 0xFF
+        data[4] = (counter >> 24) & 0xFF
+        for i in range(4):
+            data[5 + i] = meter_id_wire[i]
+        for i in range(9, 16):
+            data[i] = 0x07
+        k1 = self._k1
+        for i in range(16):
+            data[i] ^= k1[i]
+        self._ecb.encrypt(data, out)
 
 
 class Builder:
@@ -140,7 +173,8 @@ class Builder:
         self._plain = bytearray(_BUF_BYTES + 32)
         self._air = bytearray(300)
         self._mac_buf = bytearray(_BUF_BYTES + 32)
-        self._state = bytearray(32)
+        self._seed = bytearray(16)
+        self._subkey = bytearray(16)
         self._k_enc = bytearray(16)
         self._k_mac = bytearray(16)
         self._iv = bytearray(16)
@@ -165,7 +199,7 @@ class Builder:
         if key is None or len(key) != 16:
             raise WMBusError(NO_KEY, "key must be 16 bytes")
         self._key = bytes(key)
-        self._kdf = KeyDerivation(self._key) if self.mode == 7 else None
+        self._kdf = _Derive(self._key) if self.mode == 7 else None
 
     def max_payload(self):
         """Longest APL (records) a telegram of this configuration can carry."""
@@ -253,8 +287,8 @@ class Builder:
             cryptolib.aes(self._key, _CBC, iv).encrypt(body, body)
         else:
             kdf = self._kdf
-            kdf.derive_into(KEY_ENC_FROM_METER, counter, self._id, self._k_enc)
-            kdf.derive_into(KEY_MAC_FROM_METER, counter, self._id, self._k_mac)
+            kdf.into(KEY_ENC_FROM_METER, counter, self._id, self._k_enc)
+            kdf.into(KEY_MAC_FROM_METER, counter, self._id, self._k_mac)
             for i in range(16):
                 iv[i] = 0
             cryptolib.aes(self._k_enc, _CBC, iv).encrypt(body, body)
@@ -263,12 +297,19 @@ class Builder:
             p[a + 6] = (counter >> 8) & 0xFF
             p[a + 7] = (counter >> 16) & 0xFF
             p[a + 8] = (counter >> 24) & 0xFF
+            # MAC input: MCL MCR, then the TPL from its CI byte to the end (a copy: the
+            # CMAC pass overwrites its input).
             m = self._mac_buf
-            m[0:5] = p[a + 4 : a + 9]  # MCL MCR
-            tpl_len = end - self._tpl_at
-            m[5 : 5 + tpl_len] = p[self._tpl_at : end]
-            _cmac_into(self._k_mac, m, 5 + tpl_len, self._tag, MAC_BYTES, self._state)
-            p[a + 9 : a + 17] = memoryview(self._tag)[0:MAC_BYTES]
+            for i in range(5):
+                m[i] = p[a + 4 + i]
+            tpl = self._tpl_at
+            tpl_len = end - tpl
+            for i in range(tpl_len):
+                m[5 + i] = p[tpl + i]
+            _cmac_into(self._k_mac, m, 5 + tpl_len, self._tag, MAC_BYTES, self._seed, self._subkey)
+            tag = self._tag
+            for i in range(MAC_BYTES):
+                p[a + 9 + i] = tag[i]
         n = frame.add_crcs(p, end, self._air, self.fmt)
         return memoryview(self._air)[0:n]
 
@@ -508,7 +549,7 @@ def parse(raw, key=None, fmt=None, last_counter=None, signatures=None):
             k_mac = kdf.derive(KEY_MAC_FROM_METER, t.counter, id_bytes)
             mac_msg = bytearray(mac_head) + data[tpl_at:]
             tag = bytearray(16)
-            _cmac_into(k_mac, mac_msg + bytearray(32), len(mac_msg), tag, len(t.mac), bytearray(32))
+            _cmac_into(k_mac, mac_msg + bytearray(32), len(mac_msg), tag, len(t.mac), bytearray(16), bytearray(16))
             if not equal(tag[: len(t.mac)], t.mac):
                 raise WMBusError(BAD_MAC, "meter %s counter %d" % (t.meter_id, t.counter))
             if last_counter is not None and t.counter <= last_counter:
