@@ -120,3 +120,32 @@ def test_sim_telegrams_accepted_and_counters_rise_across_a_restart():
                 assert key_hex not in f.read().lower(), name
     assert key_hex not in printed.lower()
     support.rmtree(out)
+
+
+def test_live_air_reception():
+    import asyncio
+    import io
+    from headend import run_air
+
+    frames = _telegrams([1, 2, 1])
+    folder = support.tmpdir("he")
+    he = HeadEnd(load_keys(_keys_file(folder)), None)
+
+    async def hub(reader, writer):
+        for f in frames:
+            writer.write(len(f).to_bytes(2, "big") + f)
+        await writer.drain()
+        writer.close()
+
+    async def main():
+        server = await asyncio.start_server(hub, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        out, err = io.StringIO(), io.StringIO()
+        await run_air(he, "127.0.0.1:%d" % port, out, err, seconds=5)
+        server.close()
+        return out.getvalue(), err.getvalue()
+
+    out, err = asyncio.run(main())
+    assert [json.loads(x)["counter"] for x in out.splitlines()] == [1, 2]
+    assert json.loads(err)["rejected"] == "replay"
+    support.rmtree(folder)
