@@ -21,7 +21,7 @@ from micropython import const
 from config import ConfigError
 from store.atomic import AtomicRecord
 from store.counter import Counter
-from store.fs import make_dirs
+from store.fs import make_dirs, StoreError
 from clock import civil_from_epoch_s
 from security.keystore import open_board_keys, KeyStoreError
 from wmbus import frame, records
@@ -147,7 +147,7 @@ class Transmitter:
     def _read_billing(self):
         try:
             saved = self._billing.read_json()
-        except Exception:  # a damaged record: start a new billing period rather than stop
+        except (StoreError, ValueError):  # damaged: start a new billing period rather than stop
             saved = None
         if isinstance(saved, list) and len(saved) == 5:
             return saved
