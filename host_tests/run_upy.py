@@ -11,6 +11,7 @@
 import sys
 import os
 import gc
+import asyncio
 
 _script = __file__ if __file__.startswith("/") else os.getcwd() + "/" + __file__
 HERE = _script.rsplit("/", 1)[0]
@@ -70,6 +71,8 @@ def run_module(name, counts):
         gc.collect()
     # Drop the test module and everything it imported (decoder tables, kernels), so
     # each module starts on an unfragmented heap, as a board boots.
+    module = test = None  # nothing of this module may stay reachable for the next
+    asyncio.new_event_loop()  # tasks left pending hold on to what they reference
     for loaded in list(sys.modules):
         if loaded not in _BASELINE:
             del sys.modules[loaded]

@@ -38,8 +38,9 @@ def run(coro):
     try:
         return asyncio.run(coro)
     finally:
-        if not rt.EMULATED:
-            asyncio.new_event_loop()
+        # A fresh loop: on MicroPython this also drops tasks a test left pending, which
+        # would otherwise keep their objects alive on the capped heap.
+        asyncio.new_event_loop()
 
 
 _made = [0]

@@ -3,6 +3,7 @@
 import asyncio
 import support
 import store
+from hardware import Hardware
 from clock import Clock
 from config import validate, ConfigError
 from log import Log
@@ -13,11 +14,11 @@ from mbus.schedule import EVERY, unpack_record, epoch_s
 from mbus_memlink import MemoryUART, default_bus
 
 
-class FakeHardware:
-    def __init__(self, uart, root, speed=1):
-        self.mbus_uart = uart
-        self.storage_root = root
-        self.clock = Clock(speed=speed, start_s=epoch_s(2024, 5, 6, 5, 59, 59))
+def FakeHardware(uart, root, speed=1):
+    """The hardware contract with only an M-Bus port (in memory) and a store."""
+    return Hardware(name="test", unique_id=b"TEST", clock=Clock(speed=speed, start_s=epoch_s(2024, 5, 6, 5, 59, 59)),
+                    samples=None, mbus_uart=uart, mep_uart=None, radio=None, led=None, storage_root=root,
+                    watchdog=None, reset=None)
 
 
 def config(mbus):
@@ -125,10 +126,6 @@ def test_meter_app_runs_the_mbus_task_only_when_configured():
     try:
         uart = MemoryUART(default_bus())
         hw = FakeHardware(uart, root)
-        hw.samples = None
-        hw.led = None
-        hw.watchdog = None
-        hw.name = "test"
         meter = Meter(hw, config({}), Log())
         assert meter.mbus is None
         meter = Meter(hw, config({"devices": [{"address": 1}]}), Log())

@@ -13,6 +13,8 @@ status lines and leaves its outputs in DIR:
     events.jsonl                 warnings and errors from both processes, restarts, wired M-Bus
                                  reads and events (mbus_read, mbus_event, mbus_discovery)
     telegrams.hex                every wireless telegram put on the air (hex, L-field first)
+    headend-keys.json            the meters' LMN keys, as a head-end is given them
+    headend.jsonl                what the head-end (tools/headend.py) accepted from the air
     summary.json                 counts at the end of the run
     mbus_slaves.log              the simulated wired M-Bus slaves (tools/mbus_slaves.py)
     meter/, mep_device/          each device's config.json and storage (kept across runs)
@@ -280,8 +282,9 @@ class AirHub:
 
     MAX_BUFFERED_BYTES = 64 * 1024
 
-    def __init__(self, outputs):
+    def __init__(self, outputs, headend=None):
         self.outputs = outputs
+        self.headend = headend  # a tools/headend.py HeadEnd that hears every frame, or None
         self.clients = set()
         self.frames = 0
         self.dropped = 0
@@ -301,6 +304,8 @@ class AirHub:
                 self.frames += 1
                 self.outputs.telegrams.write(frame.hex().upper() + "\n")
                 self.outputs.telegrams.flush()
+                if self.headend is not None:
+                    self.headend.hear(frame)
                 for other in list(self.clients):
                     if other is writer:
                         continue
@@ -527,6 +532,55 @@ def iso(epoch_s):
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_s))
 
 
+class SimHeadEnd:
+    """The head-end on the air hub: accepted telegrams to headend.jsonl, rejections as events."""
+
+    def __init__(self, outputs, keys_path):
+        sys.path.insert(0, os.path.join(REPO, "tools"))
+        from headend import HeadEnd, load_keys
+
+        self.outputs = outputs
+        self.headend = HeadEnd(load_keys(keys_path), os.path.join(outputs.dir, "headend-state.json"))
+        self.file = open(os.path.join(outputs.dir, "headend.jsonl"), "a")
+
+    def hear(self, frame):
+        try:
+            self.file.write(json.dumps(self.headend.receive(frame)) + "\n")
+            self.file.flush()
+        except ValueError as exc:  # WMBusError: counted by the head-end, shown as an event
+            self.outputs.event("headend", {"kind": "log", "level": "warn", "tag": "headend",
+                                           "msg": "telegram rejected: %s" % exc})
+
+    def close(self):
+        self.file.close()
+
+
+def provision_lmn_key(out_dir, storage_dir, meter_id=METER_ID):
+    """Give the meter its wireless M-Bus key (made once, kept in its key store across runs)
+    and write it to <out>/headend-keys.json for the head-end. Stands in for
+    `flash.py provision` until that exists. The key is never printed."""
+    for path in ("lib", "host_tests/shims"):
+        if os.path.join(REPO, path) not in sys.path:
+            sys.path.insert(0, os.path.join(REPO, path))
+    from security.keystore import KeyStore
+
+    os.makedirs(storage_dir, exist_ok=True)
+    secret_path = os.path.join(storage_dir, "board.secret")  # as boards/host/board.py makes it
+    if not (os.path.exists(secret_path) and os.path.getsize(secret_path) == 16):
+        with open(secret_path + ".new", "wb") as f:
+            f.write(os.urandom(16))
+        os.rename(secret_path + ".new", secret_path)
+    with open(secret_path, "rb") as f:
+        keys = KeyStore(os.path.join(storage_dir, "keys"), f.read())
+    if not keys.has("lmn"):
+        keys.put("lmn", os.urandom(16))
+    keys_path = os.path.join(out_dir, "headend-keys.json")
+    with open(keys_path + ".new", "w") as f:
+        json.dump({meter_id: {"key": keys.get("lmn").hex().upper()}}, f)
+    os.replace(keys_path + ".new", keys_path)
+    return keys_path
+
+
 def meter_config(args, storage_dir, air_port, mbus_path, mep_path):
     return {
         "app": "meter",
@@ -624,7 +678,9 @@ async def simulate(args):
     loop = asyncio.get_running_loop()
     view = LiveView(outputs, args.speed)
 
-    air = AirHub(outputs)
+    meter_storage = os.path.join(args.out, "meter", "data")
+    headend = SimHeadEnd(outputs, provision_lmn_key(args.out, meter_storage))
+    air = AirHub(outputs, headend)
     await air.start()
     mep_link = PtyLink("mep")
     mep_link.start(loop)
@@ -679,6 +735,7 @@ async def simulate(args):
         run.cancel()
     await asyncio.gather(*runs, return_exceptions=True)
     air.close()
+    headend.close()
     mep_link.close(loop)
     mbus.close(loop)
 
@@ -688,6 +745,7 @@ async def simulate(args):
         "readings": view.readings,
         "last_reading": view.reading,
         "telegrams": air.frames,
+        "headend": {"accepted": headend.headend.accepted, "rejected": headend.headend.rejected},
         "air_frames_dropped": air.dropped,
         "mep_bytes": {"meter_to_device": mep_link.bytes_a_to_b, "device_to_meter": mep_link.bytes_b_to_a,
                       "dropped_meter_to_device": mep_link.dropped_a_to_b,

@@ -30,6 +30,7 @@ from config import Int, Float, Str, Bool, Optional
 from micropython import const
 from drivers.ads131m02 import ADS131M02
 from drivers.cc1101 import CC1101
+from drivers.wmbus_radio import CC1101WMBus
 from drivers.uartstream import open_uart
 
 NAME = "esp32"
@@ -53,6 +54,7 @@ RADIO_MOSI_PIN = const(23)
 RADIO_MISO_PIN = const(19)
 RADIO_CS_PIN = const(5)
 RADIO_GDO0_PIN = const(34)  # input-only pin
+RADIO_GDO2_PIN = const(39)  # input-only pin (VN): TX FIFO threshold interrupt
 RADIO_SPI_HZ = const(5_000_000)
 
 # ADS131M02 on HSPI (SPI id 1), SPI mode 1. MISO is moved off GPIO12, a strapping pin
@@ -135,7 +137,7 @@ def make_samples(board, cal_clock):
     return adc
 
 
-def make_radio(board):
+def make_radio(board, lmn=None):
     if not board.get("radio", True):
         return None
     spi = SPI(RADIO_SPI_ID, baudrate=RADIO_SPI_HZ, polarity=0, phase=0,
@@ -144,7 +146,10 @@ def make_radio(board):
     if not radio.bring_up():
         print("board: no CC1101 answering on VSPI; radio = None")
         return None
-    return radio
+    # The LMN transmitter sends wireless M-Bus in the mode and frame format of its config.
+    lmn = lmn or {}
+    return CC1101WMBus(radio, lmn.get("radio_mode", "T1"), lmn.get("format", "A"),
+                       gdo2=Pin(RADIO_GDO2_PIN, Pin.IN), gdo2_falling=Pin.IRQ_FALLING)
 
 
 def make_uart(uart_id, baudrate, parity, tx_pin, rx_pin):
@@ -166,7 +171,7 @@ def make_hardware(config):
         samples=make_samples(board, cal_clock) if wants_samples(config) else None,
         mbus_uart=make_uart(MBUS_UART_ID, MBUS_BAUDRATE, 0, MBUS_TX_PIN, MBUS_RX_PIN),  # parity 0: even
         mep_uart=make_uart(MEP_UART_ID, MEP_BAUDRATE, None, MEP_TX_PIN, MEP_RX_PIN),
-        radio=make_radio(board),
+        radio=make_radio(board, config.get("lmn")),
         led=Pin(board.get("led_pin", LED_PIN), Pin.OUT, value=0),
         storage_root=make_storage(),
         watchdog=machine.WDT(timeout=config.get("watchdog_ms", DEFAULT_WATCHDOG_MS)),

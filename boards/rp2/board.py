@@ -27,6 +27,7 @@ from config import Int, Float, Str, Bool, Optional
 from micropython import const
 from adc_dma import ADCSampler
 from drivers.cc1101 import CC1101
+from drivers.wmbus_radio import CC1101WMBus
 from drivers.uartstream import open_uart
 
 NAME = "rp2"
@@ -50,6 +51,7 @@ RADIO_MOSI_PIN = const(19)  # GP19
 RADIO_MISO_PIN = const(16)  # GP16
 RADIO_CS_PIN = const(17)  # GP17
 RADIO_GDO0_PIN = const(20)  # GP20
+RADIO_GDO2_PIN = const(21)  # GP21: TX FIFO threshold interrupt
 RADIO_SPI_HZ = const(5_000_000)
 
 # Metering inputs on the RP2040's ADC: voltage on ADC0, current on ADC1.
@@ -105,7 +107,7 @@ def make_samples(board, cal_clock):
     )
 
 
-def make_radio(board):
+def make_radio(board, lmn=None):
     if not board.get("radio", True):
         return None
     spi = SPI(RADIO_SPI_ID, baudrate=RADIO_SPI_HZ, polarity=0, phase=0,
@@ -114,7 +116,10 @@ def make_radio(board):
     if not radio.bring_up():
         print("board: no CC1101 answering on SPI0; radio = None")
         return None
-    return radio
+    # The LMN transmitter sends wireless M-Bus in the mode and frame format of its config.
+    lmn = lmn or {}
+    return CC1101WMBus(radio, lmn.get("radio_mode", "T1"), lmn.get("format", "A"),
+                       gdo2=Pin(RADIO_GDO2_PIN, Pin.IN), gdo2_falling=Pin.IRQ_FALLING)
 
 
 def make_uart(uart_id, baudrate, parity, tx_pin, rx_pin):
@@ -137,7 +142,7 @@ def make_hardware(config):
         samples=make_samples(board, cal_clock) if wants_samples(config) else None,
         mbus_uart=make_uart(MBUS_UART_ID, MBUS_BAUDRATE, 0, MBUS_TX_PIN, MBUS_RX_PIN),  # parity 0: even
         mep_uart=make_uart(MEP_UART_ID, MEP_BAUDRATE, None, MEP_TX_PIN, MEP_RX_PIN),
-        radio=make_radio(board),
+        radio=make_radio(board, config.get("lmn")),
         led=Pin(LED_PIN if board.get("led_pin") is None else board["led_pin"], Pin.OUT, value=0),
         storage_root=make_storage(),
         watchdog=machine.WDT(timeout=watchdog_ms),

@@ -16,6 +16,7 @@ from meter.registers import EnergyRegisters
 from metrology.tariff import TariffSchedule
 from metrology.calibration import CalibrationStore
 from metrology.pulse import PinPulser
+from meter.lmn import Transmitter
 
 # Real time a task may go without progress before the watchdog starves, on top of
 # its own period (scheduling jitter, slow flash writes).
@@ -65,6 +66,10 @@ class Meter:
                 from meter.mbus import MBusPort  # only when used: the decoder is big
 
                 self.mbus = MBusPort(hw, cfg, log)
+        # The wireless M-Bus transmitter, where the board has a radio.
+        self.lmn = None
+        if cfg["lmn"]["enabled"] and hw.radio is not None:
+            self.lmn = Transmitter(hw, cfg, log, self)
 
     def build(self):
         clock = self.hw.clock
@@ -80,6 +85,8 @@ class Meter:
         sup.add("registers", self.registers_task, clock.real_ms(checkpoint_ms) * 2 + _STALL_MARGIN_MS)
         if isinstance(self.pulser, PinPulser):
             sup.add("pulses", self.pulser.run, self.pulser.width_ms * 4 + _STALL_MARGIN_MS)
+        if self.lmn is not None:
+            sup.add("lmn", self.lmn.task, self.lmn.stall_ms())
         report_ms = self.cfg["report"]["interval_s"] * 1000
         sup.add("report", self.report_task, clock.real_ms(report_ms) * 2 + _STALL_MARGIN_MS)
         if self.mbus is not None:
@@ -135,6 +142,8 @@ class Meter:
             fields["periods"] = self.periods
             status.emit("reading", fields)
             status.emit("tasks", {"tasks": self.supervisor.status()})
+            if self.lmn is not None:
+                status.emit("lmn", self.lmn.as_dict())
             progress()
 
 

@@ -64,6 +64,17 @@ MBUS = Section({
     "ring_segment_bytes": Int(4096, 65536, default=4096),
 })
 
+
+class LinkSection(Section):
+    """The lmn section: its fields, then the link rules across them (duty cycle, T1 format A)."""
+
+    def check(self, value, path):
+        checked = Section.check(self, value, path)
+        from meter.lmn import check_config
+
+        check_config(checked)
+        return checked
+
 SCHEMA = {
     "app": Str(choices=("meter",)),
     "meter_id": Digits(8),
@@ -93,4 +104,18 @@ SCHEMA = {
     ),
     "report": Section({"interval_s": Int(1, 3600, default=10)}),
     "mbus": MBUS,
+    # The wireless M-Bus link (firmware/meter/lmn.py checks the duty cycle at boot).
+    "lmn": LinkSection(
+        {
+            "enabled": Bool(default=True),
+            "mode": Int(choices=(5, 7), default=7),  # OMS security mode (7: counter + CMAC)
+            "format": Str(choices=("A", "B"), default="A"),  # frame format (T1: A only)
+            "radio_mode": Str(choices=("T1", "C1"), default="T1"),
+            "interval_s": Int(2, 86400, default=60),
+            "jitter_s": Int(0, 3600, default=5),
+            "manufacturer": Str(min_len=3, max_len=3, chars="ABCDEFGHIJKLMNOPQRSTUVWXYZ", default="QQQ"),
+            "version": Int(0, 255, default=1),
+            "ell": Bool(default=True),  # send the short ELL (CI 8C) before the AFL
+        }
+    ),
 }

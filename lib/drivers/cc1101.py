@@ -6,10 +6,13 @@
 # names, addresses and bits are from the CC1101 datasheet (TI SWRS061I, section 10
 # and tables 41-45).
 #
-# This is the first cut: a small register set for 868.95 MHz 2-FSK with the chip's
-# variable-length packets (a length byte, then up to 255 bytes). The full wireless
-# M-Bus T1/C1 set (3-of-6 coding, infinite-length mode) comes with the LMN transmitter.
+# Two register sets: default_registers() for 868.95 MHz 2-FSK with the chip's
+# variable-length packets (a length byte, then up to 255 bytes; send/receive), and
+# wmbus_registers() for wireless M-Bus T1 and C1 (EN 13757-4) with raw fixed-length
+# or infinite-length packets (send_raw, for frames the caller has coded; longer than
+# the FIFO is refilled as it drains, paced by GDO2 when an interrupt pin is wired).
 
+import asyncio
 import rt
 from micropython import const
 
@@ -18,6 +21,7 @@ _READ = const(0x80)
 _BURST = const(0x40)
 
 # Configuration registers used by the default table.
+IOCFG2 = const(0x00)
 IOCFG0 = const(0x02)
 FIFOTHR = const(0x03)
 SYNC1 = const(0x04)
@@ -120,6 +124,47 @@ def default_registers(frequency_hz=FREQUENCY_HZ):
     )
 
 
+WMBUS_T1 = "T1"
+WMBUS_C1 = "C1"
+
+
+def wmbus_registers(mode, frequency_hz=FREQUENCY_HZ):
+    """(register, value) pairs for wireless M-Bus T1 or C1 transmission at 868.95 MHz.
+
+    Both: 100 kchip/s 2-FSK (DRATE_E 11, DRATE_M 248: 99.97 kBaud), sync word 0x543D
+    (the preamble's 01 tail, then T-mode's 0000111101), raw fixed-length packets with no
+    CRC or whitening of the chip's own (the frame carries the EN 13757-4 CRCs). T1:
+    +-50 kHz and 6 preamble bytes (>= 19 chip pairs), the caller sends 3-of-6 chips.
+    C1: +-45 kHz (nearest step 47.6 kHz), 4 preamble bytes, NRZ bytes after the
+    format marker word. GDO2 follows the TX FIFO threshold (FIFOTHR 0x07: 33 bytes)
+    so a falling edge says there is room for 31 more; GDO0 is high from sync to end."""
+    if mode not in (WMBUS_T1, WMBUS_C1):
+        raise ValueError("wM-Bus mode %r" % (mode,))
+    word = freq_word(frequency_hz)
+    t1 = mode == WMBUS_T1
+    return (
+        (IOCFG2, 0x02),  # TX FIFO at or above the threshold
+        (IOCFG0, 0x06),  # sync word sent/heard until the end of the packet
+        (FIFOTHR, 0x07),
+        (SYNC1, 0x54),
+        (SYNC0, 0x3D),
+        (PKTLEN, 0xFF),
+        (PKTCTRL1, 0x00),
+        (PKTCTRL0, 0x00),  # fixed length (send_raw switches to infinite for > 255 bytes)
+        (FSCTRL1, 0x08),
+        (FREQ2, word >> 16),
+        (FREQ1, (word >> 8) & 0xFF),
+        (FREQ0, word & 0xFF),
+        (MDMCFG4, 0x5B),  # RX bandwidth 325 kHz, DRATE_E 11
+        (MDMCFG3, 0xF8),  # DRATE_M 248
+        (MDMCFG2, 0x02),  # 2-FSK, 16/16 sync bits
+        (MDMCFG1, 0x32 if t1 else 0x22),  # preamble 6 (T1) or 4 (C1) bytes
+        (DEVIATN, 0x50 if t1 else 0x47),
+        (MCSM1, 0x00),
+        (MCSM0, 0x18),
+    )
+
+
 PA_POWER = 0xC0  # PATABLE: about +10 dBm at 868 MHz, under the band's 25 mW
 
 
@@ -140,6 +185,9 @@ class CC1101:
         self.tx_underflows = 0
         self.rx_stalls = 0  # receptions given up: a packet never finished within its air time
         self.packet_cap_ms = longest_packet_ms(data_rate(0x5C, 0x04))  # the default table's rate
+        # Set by a board that wires GDO2 (TX FIFO threshold) to an interrupt: a
+        # ThreadSafeFlag the handler sets, so send_raw waits for room instead of polling.
+        self.fifo_flag = None
 
     # -- register access -------------------------------------------------------------
 
@@ -264,6 +312,56 @@ class CC1101:
                 done += chunk
             else:
                 await rt.sleep_ms(_POLL_MS)
+        deadline = rt.ticks_add(rt.ticks_ms(), _TX_DONE_MS)
+        while self.marcstate() != STATE_IDLE:
+            if rt.ticks_diff(deadline, rt.ticks_ms()) <= 0:
+                self._flush()
+                return False
+            await rt.sleep_ms(_POLL_MS)
+        self.sent += 1
+        return True
+
+    async def send_raw(self, data, length=None):
+        """Transmit data[0:length] as one raw packet (wmbus_registers): fixed-length mode
+        up to 255 bytes, infinite-length mode for longer, switched back to fixed with
+        PKTLEN = length mod 256 once fewer than 256 bytes remain, so the packet ends on
+        its last byte. True when it has left the antenna."""
+        size = len(data) if length is None else length
+        if not 0 < size <= 0xFFFF:
+            raise ValueError("raw packet length %d" % size)
+        mv = memoryview(data)
+        self._flush()
+        self.write_reg(PKTLEN, size & 0xFF)
+        infinite = size > 0xFF
+        self.write_reg(PKTCTRL0, 0x02 if infinite else 0x00)
+        first = min(size, _FIFO_BYTES)
+        self.write_burst(FIFO, mv[:first])
+        self.strobe(STX)
+        done = first
+        while done < size:
+            count = self.read_status_stable(TXBYTES)
+            if count & _OVERFLOW:
+                self.tx_underflows += 1
+                self._flush()
+                return False
+            count &= _COUNT_MASK
+            if infinite and size - done + count <= 0xFF:
+                self.write_reg(PKTCTRL0, 0x00)  # the byte counter now ends the packet at PKTLEN
+                infinite = False
+            room = _FIFO_BYTES - count
+            if room:
+                chunk = min(room, size - done)
+                self.write_burst(FIFO, mv[done : done + chunk])
+                done += chunk
+            elif self.fifo_flag is not None:
+                try:
+                    await rt.wait_for_ms(self.fifo_flag.wait(), 2 * _POLL_MS)
+                except asyncio.TimeoutError:
+                    pass  # an edge missed: poll again
+            else:
+                await rt.sleep_ms(_POLL_MS)
+        if infinite:
+            self.write_reg(PKTCTRL0, 0x00)
         deadline = rt.ticks_add(rt.ticks_ms(), _TX_DONE_MS)
         while self.marcstate() != STATE_IDLE:
             if rt.ticks_diff(deadline, rt.ticks_ms()) <= 0:
