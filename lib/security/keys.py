@@ -68,7 +68,7 @@ class SecurityError(Exception):
     """A key may not do this, a change is replayed, a check failed: refused, state untouched."""
 
     def __init__(self, reason, detail=""):
-        Exception.__init__(self, reason + (": " + detail if detail else ""))
+        super().__init__(reason + (": " + detail if detail else ""))
         self.reason = reason  # a short fixed word, counted and logged
 
 
