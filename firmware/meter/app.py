@@ -4,6 +4,7 @@
 #   metrology   sample blocks -> readings once per period -> energy registers
 #   registers   checkpoints the registers every checkpoint_s and at shutdown
 #   report      readings, registers and task health as status lines
+#   admin       authenticated commands, time and wake-up (meter/admin.py)
 
 import status
 import startup
@@ -11,6 +12,7 @@ from supervisor import Supervisor, run_app
 from meter.config import SCHEMA  # noqa: F401  (startup.boot checks the config with it)
 from meter.metrology import Metrology
 from meter.registers import EnergyRegisters
+from meter.admin import Admin
 
 # Real time a task may go without progress before the watchdog starves, on top of
 # its own period (scheduling jitter, slow flash writes).
@@ -50,6 +52,9 @@ class Meter:
         sup.add("registers", self.registers_task, clock.real_ms(checkpoint_ms) * 2 + _STALL_MARGIN_MS)
         report_ms = self.cfg["report"]["interval_s"] * 1000
         sup.add("report", self.report_task, clock.real_ms(report_ms) * 2 + _STALL_MARGIN_MS)
+        self.admin = Admin(self.hw, self.cfg, self.log)
+        self.admin.boot_records()
+        sup.add("admin", self.admin.task, _STALL_MARGIN_MS * 2)
         self.log.info(
             "meter %s on %s: registers %d/%d Wh",
             self.cfg["meter_id"],

@@ -1,7 +1,7 @@
 # The meter's configuration schema (config.json). Board settings live under "board"
 # and are read by the board module; everything else is checked here at boot.
 
-from config import Section, Int, Float, Str, Digits
+from config import Section, Int, Float, Str, Digits, Optional
 
 LEVELS = ("debug", "info", "warn", "error")
 
@@ -21,4 +21,10 @@ SCHEMA = {
         }
     ),
     "report": Section({"interval_s": Int(1, 3600, default=10)}),
+    # Authenticated commands (firmware/meter/admin.py, docs/security.md).
+    "admin": Section({
+        "listen": Optional(Str(min_len=3)),  # host board: "HOST:PORT" of the command listener
+        "connect_to": Optional(Str(min_len=3)),  # where a wake-up makes the meter connect
+        "max_age_s": Int(10, 86400, default=300),  # a command's time may differ this much from the clock
+    }),
 }

@@ -173,6 +173,7 @@ class Commands:
             self.last_sync_s = None
         self.accepted = 0
         self.rejected = {}  # reason -> count
+        self.notify = None  # notify(reason, fields) after each rejection (the app's console log)
 
     # -- helpers
 
@@ -186,6 +187,8 @@ class Commands:
         if detail:
             fields["detail"] = detail[:80]
         self.logs.event("rejected", fields)
+        if self.notify is not None:
+            self.notify(reason, fields)
 
     def _reply(self, key, env, status, payload=b""):
         reply = Envelope(env.key_id, env.command, env.counter, self.clock.time_s(), bytes([status]) + payload,
