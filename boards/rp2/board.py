@@ -28,6 +28,7 @@ from micropython import const
 from adc_dma import ADCSampler
 from drivers.cc1101 import CC1101
 from drivers.uartstream import open_uart
+from security import boardsecret
 
 NAME = "rp2"
 
@@ -126,6 +127,13 @@ def make_storage(path=STORAGE_ROOT):
     return path
 
 
+def board_secret():
+    """16 bytes sealing the key store: a random file on flash mixed with the chip id. The
+    RP2040 has no secure storage: whoever holds the board can read both (docs/security.md)."""
+    make_dirs(STORAGE_ROOT)
+    return boardsecret.from_file(STORAGE_ROOT + "/board.secret", machine.unique_id())
+
+
 def make_hardware(config):
     board = config.get("board") or {}
     cal_clock = clock.Clock(speed=1)
@@ -142,4 +150,5 @@ def make_hardware(config):
         storage_root=make_storage(),
         watchdog=machine.WDT(timeout=watchdog_ms),
         reset=machine.reset,
+        board_secret=board_secret(),
     )
