@@ -258,10 +258,10 @@ def headend_keys(plain):
 
 
 def admin_keys(plain):
-    """{"<serial>": {"admin": hex, "mep": hex}}: what tools/admin.py signs commands with."""
+    """{"<serial>": {"admin", "mep", "lmn": hex}}: what tools/admin.py signs and wraps with."""
     out = {}
     for serial, entry in sorted(plain["devices"].items()):
-        out[serial] = {name: entry[name] for name in ("admin", "mep") if name in entry}
+        out[serial] = {name: entry[name] for name in ("admin", "mep", "lmn") if name in entry}
     return out
 
 

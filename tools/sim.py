@@ -26,9 +26,13 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 import tty
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import provision  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST_MAIN = os.path.join(REPO, "boards", "host", "main.py")
@@ -526,6 +530,27 @@ def mep_device_config(args, storage_dir, mep_path):
     }
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def admin_setup(args, outputs):
+    """Provision both devices (tools/provision.py) and give the meter an admin listener;
+    keys/admin.json tells tools/admin.py where it is and how the sim's calendar runs."""
+    provision.provision_sim(args.out, os.path.join(args.out, "meter", "data"),
+                            os.path.join(args.out, "mep_device", "data"), METER_ID)
+    listen = "127.0.0.1:%d" % free_port()
+    call_home = "127.0.0.1:%d" % free_port()
+    info = {"meter_id": METER_ID, "address": listen, "call_home": call_home, "start_s": int(time.time()),
+            "start_wall": time.time(), "speed": args.speed,
+            "headend_keys": os.path.join(os.path.abspath(args.out), "headend-keys.json")}
+    with open(os.path.join(args.out, "keys", "admin.json"), "w") as f:
+        json.dump(info, f, indent=1)
+    return {"listen": listen, "connect_to": call_home, "max_age_s": 300}
+
+
 async def simulate(args):
     micropython = find_micropython()
     if args.fresh and os.path.isdir(args.out):
@@ -541,11 +566,9 @@ async def simulate(args):
     mbus = PtyPort("mbus")
     mbus.start(loop)
 
-    meter = Device(
-        "meter", micropython, args.heap,
-        meter_config(args, os.path.join(args.out, "meter", "data"), air.port, mbus.path, mep_link.a_path),
-        outputs, view.on_status,
-    )
+    meter_cfg = meter_config(args, os.path.join(args.out, "meter", "data"), air.port, mbus.path, mep_link.a_path)
+    meter_cfg["admin"] = admin_setup(args, outputs)
+    meter = Device("meter", micropython, args.heap, meter_cfg, outputs, view.on_status)
     devices = [meter]
     if not args.no_mep_device:
         devices.append(Device(

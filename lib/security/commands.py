@@ -227,7 +227,9 @@ class Commands:
             return self._refuse(key, env, "counters_damaged", "")
         last = self.counters.get(name, 0)
         if env.counter <= last:
-            return self._refuse(key, env, "replay", "counter %d <= %d" % (env.counter, last))
+            # The authenticated answer names the last counter accepted: the sender's
+            # resynchronisation path (it continues above it).
+            return self._refuse(key, env, "replay", "counter %d <= %d" % (env.counter, last), b":%d" % last)
         now_s = self.clock.time_s()
         if env.command not in (SET_TIME, PROVISION):
             age_s = now_s - env.time_s
@@ -242,11 +244,11 @@ class Commands:
         except (ValueError, LogError, IndexError) as exc:
             return self._refuse(key, env, "bad_payload", str(exc))
 
-    def _refuse(self, key, env, reason, detail):
+    def _refuse(self, key, env, reason, detail, extra=b""):
         self._reject(reason, env, detail)
         if env.command == WAKE:
             return None
-        return self._reply(key, env, REFUSED, reason.encode())
+        return self._reply(key, env, REFUSED, reason.encode() + extra)
 
     def _act(self, key, env, now_s):
         command = env.command
@@ -324,6 +326,7 @@ class Commands:
             "last_sync_s": self.last_sync_s,
             "provisioned": self.keys.provisioned,
             "generations": self.keys.generations(),
+            "kcc": self.keys.state.get("kcc", {}),
             "accepted": self.accepted,
             "rejected": self.rejected,
             "log_seq": {name: self.logs.by_name[name].last_seq for name in self.logs.by_name},
