@@ -3,6 +3,7 @@
 
 import os
 from clock import Clock
+from store.fs import make_dirs
 from crypto.keywrap import wrap
 from security.keystore import KeyStore
 from security import keys as K
@@ -16,6 +17,7 @@ T0 = 1_750_000_000
 class Device:
     def __init__(self, root, start_s=T0, on_wake=None):
         self.root = root
+        make_dirs(root)
         self.secret_path = root + "/board.secret"
         try:
             with open(self.secret_path, "rb") as f:
