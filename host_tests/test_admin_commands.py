@@ -242,3 +242,22 @@ def test_garbage_is_counted_never_raised():
         device.close()
     finally:
         rmtree(d)
+
+
+def test_a_flood_of_rejections_is_counted_but_logged_within_a_budget():
+    d = tmpdir("adm")
+    try:
+        device, head = provisioned(d)
+        before = device.logs.system.last_seq
+        for _ in range(C.REJECTIONS_LOGGED_PER_MINUTE + 30):
+            device.commands.handle(b"\x01" * 40)
+        assert device.commands.rejected["malformed"] == C.REJECTIONS_LOGGED_PER_MINUTE + 30
+        logged = device.logs.system.last_seq - before
+        assert logged <= C.REJECTIONS_LOGGED_PER_MINUTE
+        device.clock.set_time_s(device.clock.time_s() + 120)  # the next minute
+        device.commands.handle(b"\x01" * 40)
+        kinds = [r["kind"] for _, r in device.logs.system.records(device.logs.system.last_seq - 2, 2)]
+        assert kinds == ["rejected_suppressed", "rejected"]
+        device.close()
+    finally:
+        rmtree(d)

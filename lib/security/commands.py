@@ -61,6 +61,10 @@ OK = const(0)
 REFUSED = const(1)
 
 DRIFT_PERCENT = const(3)
+# Rejections written to the system log per calendar minute; beyond that they are only
+# counted (and the count logged once the minute is over), so a flood of garbage cannot
+# wear out the flash or rotate the useful records out of the log.
+REJECTIONS_LOGGED_PER_MINUTE = const(20)
 DEFAULT_MAX_AGE_S = const(300)
 
 
@@ -174,11 +178,25 @@ class Commands:
         self.accepted = 0
         self.rejected = {}  # reason -> count
         self.notify = None  # notify(reason, fields) after each rejection (the app's console log)
+        self._minute = -1
+        self._logged_this_minute = 0
+        self.suppressed = 0  # rejections counted but not logged in the current minute
 
     # -- helpers
 
     def _reject(self, reason, env, detail=""):
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        minute = self.clock.time_s() // 60
+        if minute != self._minute:
+            if self.suppressed:
+                self.logs.event("rejected_suppressed", {"count": self.suppressed})
+            self._minute = minute
+            self._logged_this_minute = 0
+            self.suppressed = 0
+        if self._logged_this_minute >= REJECTIONS_LOGGED_PER_MINUTE:
+            self.suppressed += 1
+            return
+        self._logged_this_minute += 1
         fields = {"reason": reason}
         if env is not None:
             fields["key"] = env.key_name or env.key_id
