@@ -106,3 +106,26 @@ def test_log_ids_and_get():
         logs.close()
     finally:
         rmtree(d)
+
+
+def test_system_log_sink_takes_warnings_and_errors_within_a_budget():
+    from log import Log, INFO
+    from security.logs import SystemLogSink
+
+    d = tmpdir("logs")
+    try:
+        clock = Clock(start_s=1_700_000_040)
+        logs = Logs(d, clock)
+        sink = SystemLogSink(logs, per_minute=5)
+        app = Log([sink], INFO, clock=clock)
+        app.tagged("mbus").info("not this one")
+        app.tagged("mbus").warn("no answer from %d", 5)
+        app.tagged("admin").warn("already a record of its own")
+        for i in range(10):
+            app.tagged("lmn").error("radio %d", i)
+        got = [r for _, r in logs.system.records(0, 32)]
+        assert got[0] == {"t": got[0]["t"], "kind": "log", "level": "warn", "tag": "mbus", "msg": "no answer from 5"}
+        assert len(got) == 5 and sink.dropped == 6
+        logs.close()
+    finally:
+        rmtree(d)

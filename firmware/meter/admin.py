@@ -17,7 +17,7 @@ from store.fs import StoreError
 from security import commands as C
 from security import keys as K
 from security.keystore import KeyStoreError
-from security.logs import Logs, LogError, LogFull
+from security.logs import Logs, LogError, LogFull, SystemLogSink
 
 _POLL_MS = 250  # how often the task looks for a wake-up (and reports progress)
 _READ_TIMEOUT_MS = 30000  # an idle connection is closed
@@ -39,6 +39,9 @@ class Admin:
         self.log = log.tagged("admin")
         self.settings = cfg.get("admin") or DEFAULTS
         self.logs = Logs(hw.storage_root, hw.clock)
+        app_log = getattr(log, "log", log)  # the Log behind a tagged Logger
+        if hasattr(app_log, "sinks"):
+            app_log.sinks.append(SystemLogSink(self.logs))  # warnings and errors into the system log
         self.commands = None
         self.woken = False
         self.connections = 0

@@ -160,3 +160,34 @@ class Logs:
     def close(self):
         for log in self.by_name.values():
             log.close()
+
+
+class SystemLogSink:
+    """A log.Log sink: the application's warnings and errors as system log records
+    {"kind": "log", "level", "tag", "msg"}, at most per_minute a calendar minute (the rest
+    counted in `dropped`), so a failing task cannot flood the flash. Tags in `skip` are
+    left out (their events are already structured records of their own)."""
+
+    LEVELS = ("debug", "info", "warn", "error")
+
+    def __init__(self, logs, level=2, per_minute=20, skip=("admin",)):
+        self.logs = logs
+        self.level = level
+        self.per_minute = per_minute
+        self.skip = skip
+        self.dropped = 0
+        self._minute = -1
+        self._written = 0
+
+    def write(self, entry):
+        time_s, level, tag, message = entry
+        if level < self.level or tag in self.skip:
+            return
+        minute = time_s // 60
+        if minute != self._minute:
+            self._minute, self._written = minute, 0
+        if self._written >= self.per_minute:
+            self.dropped += 1
+            return
+        self._written += 1
+        self.logs.event("log", {"level": self.LEVELS[level], "tag": tag, "msg": message[:200]})
