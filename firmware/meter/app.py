@@ -12,7 +12,6 @@ from supervisor import Supervisor, run_app
 from meter.config import SCHEMA  # noqa: F401  (startup.boot checks the config with it)
 from meter.metrology import Metrology
 from meter.registers import EnergyRegisters
-from meter.admin import Admin
 
 # Real time a task may go without progress before the watchdog starves, on top of
 # its own period (scheduling jitter, slow flash writes).
@@ -52,6 +51,8 @@ class Meter:
         sup.add("registers", self.registers_task, clock.real_ms(checkpoint_ms) * 2 + _STALL_MARGIN_MS)
         report_ms = self.cfg["report"]["interval_s"] * 1000
         sup.add("report", self.report_task, clock.real_ms(report_ms) * 2 + _STALL_MARGIN_MS)
+        from meter.admin import Admin  # imported after the hardware: its 16 KiB tables find room first
+
         self.admin = Admin(self.hw, self.cfg, self.log)
         self.admin.boot_records()
         sup.add("admin", self.admin.task, _STALL_MARGIN_MS * 2)
