@@ -261,3 +261,21 @@ def test_a_flood_of_rejections_is_counted_but_logged_within_a_budget():
         device.close()
     finally:
         rmtree(d)
+
+
+def test_a_failing_flash_is_refused_not_raised():
+    d = tmpdir("adm")
+    try:
+        device, head = provisioned(d)
+
+        def broken(*args):
+            raise OSError(28)  # ENOSPC
+
+        device.keys.store.put = broken
+        new = os.urandom(16)
+        frame, counter = head.change(K.LMN, new, 1, T0)
+        assert head.answer(K.ADMIN, device.commands.handle(frame), counter) == (C.REFUSED, b"storage")
+        assert device.commands.rejected["storage"] == 1
+        device.close()
+    finally:
+        rmtree(d)

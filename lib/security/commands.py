@@ -31,7 +31,8 @@ from crypto.cmac import CMAC, equal
 from store.atomic import AtomicRecord
 from store.fs import StoreError
 from security import keys as K
-from security.logs import LOG_IDS, LogError
+from security.logs import LOG_IDS
+from security.keystore import KeyStoreError
 
 VERSION = const(1)
 HEADER_BYTES = const(14)
@@ -259,8 +260,11 @@ class Commands:
             return self._act(key, env, now_s)
         except K.SecurityError as exc:
             return self._refuse(key, env, exc.reason, str(exc))
-        except (ValueError, LogError, IndexError) as exc:
+        except (ValueError, IndexError, KeyError, TypeError) as exc:
             return self._refuse(key, env, "bad_payload", str(exc))
+        except (OSError, StoreError, KeyStoreError) as exc:  # LogError is a StoreError
+            # The flash failed under us: say so; the counter is spent, the sender retries.
+            return self._refuse(key, env, "storage", str(exc))
 
     def _refuse(self, key, env, reason, detail, extra=b""):
         self._reject(reason, env, detail)
