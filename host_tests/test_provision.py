@@ -163,3 +163,28 @@ def test_onboard_module_provisions_a_board_with_its_own_secret():
         else:
             sys.modules.pop("board", None)
         rmtree(d)
+
+
+def test_garbage_key_files_give_a_provision_error():
+    from hypothesis import given, settings, strategies as st
+
+    d = tmpdir("prov")
+    key = os.urandom(32)
+    path = d + "/k.keys"
+    json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                               lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
+                                                                                             max_size=4), max_leaves=10)
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.one_of(st.binary(max_size=200).map(lambda b: b.decode("latin-1")), json_values.map(json.dumps),
+                     st.fixed_dictionaries({"format": st.just(provision.SEALED_FORMAT), "nonce": st.text(max_size=30),
+                                            "ciphertext": st.text(max_size=60)}).map(json.dumps)))
+    def check(text):
+        with open(path, "w", encoding="latin-1") as f:
+            f.write(text)
+        raises(provision.ProvisionError, provision.open_key_file, path, key)
+
+    try:
+        check()
+    finally:
+        rmtree(d)

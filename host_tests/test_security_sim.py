@@ -7,6 +7,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -35,7 +36,7 @@ def _wait_for_listener(out, deadline_s):
 def test_simulation_admin_session_and_no_key_in_any_output():
     d = tmpdir("simsec")
     out = os.path.join(d, "out")
-    sim = subprocess.Popen([sys.executable, "tools/sim.py", "--seconds", "25", "--speed", "60", "--out", out],
+    sim = subprocess.Popen([sys.executable, "tools/sim.py", "--seconds", "90", "--speed", "60", "--out", out],
                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     printed = []
     try:
@@ -70,6 +71,7 @@ def test_simulation_admin_session_and_no_key_in_any_output():
         with open(os.path.join(out, "headend-keys.json")) as f:
             assert json.load(f)["12345678"]["key"] == changed["lmn"]
     finally:
+        sim.send_signal(signal.SIGINT)  # a clean stop, as Ctrl-C
         rest, _ = sim.communicate(timeout=60)
         printed.append(rest)
     assert sim.returncode == 0, rest[-2000:]
