@@ -30,7 +30,7 @@ test-cpython: setup
 	timeout 2400 $(PY) -m pytest host_tests -q -p no:cacheprovider
 
 test-micropython: setup
-	timeout 1200 $(UPY) -X heapsize=$(UPY_HEAP) host_tests/run_upy.py
+	timeout 1200 $(PY) host_tests/run_upy_each.py --heap $(UPY_HEAP)
 
 test-targets: setup
 	$(PY) tools/targets.py check

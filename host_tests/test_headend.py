@@ -161,7 +161,10 @@ def test_counter_rises_across_a_kill_of_the_meter_process():
 
     out = support.tmpdir("kill")
     storage = out + "/data"
-    keys = load_keys(sim.provision_lmn_key(out, storage))
+    import provision
+
+    provision.provision_sim(out, storage, out + "/mep", "12345678")
+    keys = load_keys(out + "/headend-keys.json")
     frames = []
 
     async def hub(reader, writer):

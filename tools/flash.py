@@ -472,12 +472,29 @@ def _run_package_json(a):
     package_json(check=a.check)
 
 
+def _provision_args(p):
+    import provision
+
+    provision.add_device_args(p)
+
+
+def _run_provision(a):
+    import provision
+
+    try:
+        provision.run_device(a)
+    except (provision.ProvisionError, OSError) as exc:
+        raise FlashError(str(exc))
+
+
 # name -> (help, add arguments, run). Later issues add provision, sign and ota here.
 COMMANDS = {
     "build": ("compile every module for a board into a deployable folder", _build_args, _run_build),
     "deploy": ("build, then copy to a board with mpremote and reset it", _deploy_args, _run_deploy),
     "flash": ("write a MicroPython firmware image (esptool, or UF2 copy)", _flash_args, _run_flash),
     "package-json": ("rewrite package.json (mip) from lib/", _package_json_args, _run_package_json),
+    "provision": ("install a device's keys from the manufacturer's key file (tools/provision.py)", _provision_args,
+                  _run_provision),
 }
 
 

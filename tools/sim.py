@@ -30,9 +30,13 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 import tty
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import provision  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST_MAIN = os.path.join(REPO, "boards", "host", "main.py")
@@ -555,32 +559,6 @@ class SimHeadEnd:
         self.file.close()
 
 
-def provision_lmn_key(out_dir, storage_dir, meter_id=METER_ID):
-    """Give the meter its wireless M-Bus key (made once, kept in its key store across runs)
-    and write it to <out>/headend-keys.json for the head-end. Stands in for
-    `flash.py provision` until that exists. The key is never printed."""
-    for path in ("lib", "host_tests/shims"):
-        if os.path.join(REPO, path) not in sys.path:
-            sys.path.insert(0, os.path.join(REPO, path))
-    from security.keystore import KeyStore
-
-    os.makedirs(storage_dir, exist_ok=True)
-    secret_path = os.path.join(storage_dir, "board.secret")  # as boards/host/board.py makes it
-    if not (os.path.exists(secret_path) and os.path.getsize(secret_path) == 16):
-        with open(secret_path + ".new", "wb") as f:
-            f.write(os.urandom(16))
-        os.rename(secret_path + ".new", secret_path)
-    with open(secret_path, "rb") as f:
-        keys = KeyStore(os.path.join(storage_dir, "keys"), f.read())
-    if not keys.has("lmn"):
-        keys.put("lmn", os.urandom(16))
-    keys_path = os.path.join(out_dir, "headend-keys.json")
-    with open(keys_path + ".new", "w") as f:
-        json.dump({meter_id: {"key": keys.get("lmn").hex().upper()}}, f)
-    os.replace(keys_path + ".new", keys_path)
-    return keys_path
-
-
 def meter_config(args, storage_dir, air_port, mbus_path, mep_path):
     return {
         "app": "meter",
@@ -670,6 +648,27 @@ def mep_device_config(args, storage_dir, mep_path):
     }
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def admin_setup(args, outputs):
+    """Provision both devices (tools/provision.py) and give the meter an admin listener;
+    keys/admin.json tells tools/admin.py where it is and how the sim's calendar runs."""
+    provision.provision_sim(args.out, os.path.join(args.out, "meter", "data"),
+                            os.path.join(args.out, "mep_device", "data"), METER_ID)
+    listen = "127.0.0.1:%d" % free_port()
+    call_home = "127.0.0.1:%d" % free_port()
+    info = {"meter_id": METER_ID, "address": listen, "call_home": call_home, "start_s": int(time.time()),
+            "start_wall": time.time(), "speed": args.speed,
+            "headend_keys": os.path.join(os.path.abspath(args.out), "headend-keys.json")}
+    with open(os.path.join(args.out, "keys", "admin.json"), "w") as f:
+        json.dump(info, f, indent=1)
+    return {"listen": listen, "connect_to": call_home, "max_age_s": 300}
+
+
 async def simulate(args):
     micropython = find_micropython()
     if args.fresh and os.path.isdir(args.out):
@@ -679,7 +678,8 @@ async def simulate(args):
     view = LiveView(outputs, args.speed)
 
     meter_storage = os.path.join(args.out, "meter", "data")
-    headend = SimHeadEnd(outputs, provision_lmn_key(args.out, meter_storage))
+    admin = admin_setup(args, outputs)  # provisions both devices, writes headend-keys.json
+    headend = SimHeadEnd(outputs, os.path.join(args.out, "headend-keys.json"))
     air = AirHub(outputs, headend)
     await air.start()
     mep_link = PtyLink("mep")
@@ -692,11 +692,9 @@ async def simulate(args):
         slaves = MBusSlaves(mbus, args.out)
         await slaves.start()
 
-    meter = Device(
-        "meter", micropython, args.heap,
-        meter_config(args, os.path.join(args.out, "meter", "data"), air.port, mbus.path, mep_link.a_path),
-        outputs, view.on_status,
-    )
+    meter_cfg = meter_config(args, os.path.join(args.out, "meter", "data"), air.port, mbus.path, mep_link.a_path)
+    meter_cfg["admin"] = admin
+    meter = Device("meter", micropython, args.heap, meter_cfg, outputs, view.on_status)
     devices = [meter]
     if not args.no_mep_device:
         devices.append(Device(

@@ -22,6 +22,7 @@
 # Metrology uses a TI ADS131M02 (simultaneous 24-bit, class 1 capable) instead.
 
 import machine
+import esp32
 from machine import Pin, SPI, UART
 import clock
 from store.fs import make_dirs
@@ -32,6 +33,7 @@ from drivers.ads131m02 import ADS131M02
 from drivers.cc1101 import CC1101
 from drivers.wmbus_radio import CC1101WMBus
 from drivers.uartstream import open_uart
+from security import boardsecret
 
 NAME = "esp32"
 
@@ -161,6 +163,12 @@ def make_storage(path=STORAGE_ROOT):
     return path
 
 
+def board_secret():
+    """16 bytes sealing the key store: a random part kept in NVS, mixed with the chip id.
+    Real protection of NVS needs flash encryption (and an eFuse HMAC key): docs/security.md."""
+    return boardsecret.from_nvs(esp32.NVS("security"), machine.unique_id())
+
+
 def make_hardware(config):
     board = config.get("board") or {}
     cal_clock = clock.Clock(speed=1)
@@ -176,6 +184,7 @@ def make_hardware(config):
         storage_root=make_storage(),
         watchdog=machine.WDT(timeout=config.get("watchdog_ms", DEFAULT_WATCHDOG_MS)),
         reset=machine.reset,
+        board_secret=board_secret(),
     )
     # Metrology pulses timed in hardware; width from the meter's config.
     from pulse_rmt import RMTPulser  # here, not at the top: it assembles/claims a peripheral

@@ -29,6 +29,7 @@ from adc_dma import ADCSampler
 from drivers.cc1101 import CC1101
 from drivers.wmbus_radio import CC1101WMBus
 from drivers.uartstream import open_uart
+from security import boardsecret
 
 NAME = "rp2"
 
@@ -131,6 +132,13 @@ def make_storage(path=STORAGE_ROOT):
     return path
 
 
+def board_secret():
+    """16 bytes sealing the key store: a random file on flash mixed with the chip id. The
+    RP2040 has no secure storage: whoever holds the board can read both (docs/security.md)."""
+    make_dirs(STORAGE_ROOT)
+    return boardsecret.from_file(STORAGE_ROOT + "/board.secret", machine.unique_id())
+
+
 def make_hardware(config):
     board = config.get("board") or {}
     cal_clock = clock.Clock(speed=1)
@@ -147,6 +155,7 @@ def make_hardware(config):
         storage_root=make_storage(),
         watchdog=machine.WDT(timeout=watchdog_ms),
         reset=machine.reset,
+        board_secret=board_secret(),
     )
     # Metrology pulses timed in hardware; width from the meter's config.
     from pulse_pio import PIOPulser  # here, not at the top: it assembles/claims a peripheral

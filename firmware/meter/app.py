@@ -6,6 +6,7 @@
 #   report      readings, registers and task health as status lines
 #   mbus        the wired M-Bus master and poll scheduler (when devices are configured)
 #   pulses      the metrology LED, when the board's driver needs a task
+#   admin       authenticated commands, time and wake-up (meter/admin.py)
 
 import status
 import startup
@@ -91,6 +92,11 @@ class Meter:
         sup.add("report", self.report_task, clock.real_ms(report_ms) * 2 + _STALL_MARGIN_MS)
         if self.mbus is not None:
             sup.add("mbus", self.mbus.task, self.mbus.stall_ms() + _STALL_MARGIN_MS)
+        from meter.admin import Admin  # imported after the hardware: its 16 KiB tables find room first
+
+        self.admin = Admin(self.hw, self.cfg, self.log)
+        self.admin.boot_records()
+        sup.add("admin", self.admin.task, _STALL_MARGIN_MS * 2)
         self.log.info(
             "meter %s on %s: registers %d/%d Wh",
             self.cfg["meter_id"],

@@ -118,4 +118,10 @@ SCHEMA = {
             "ell": Bool(default=True),  # send the short ELL (CI 8C) before the AFL
         }
     ),
+    # Authenticated commands (firmware/meter/admin.py, docs/security.md).
+    "admin": Section({
+        "listen": Optional(Str(min_len=3)),  # host board: "HOST:PORT" of the command listener
+        "connect_to": Optional(Str(min_len=3)),  # where a wake-up makes the meter connect
+        "max_age_s": Int(10, 86400, default=300),  # a command's time may differ this much from the clock
+    }),
 }

@@ -96,6 +96,22 @@ class KeyStore:
         self._record(name).write(bytes(body) + self._tag(name, body))
         return generation
 
+    def erase(self, name):
+        """Destroy a key for good: overwrite its record with random bytes, then delete it.
+
+        (On flash the overwrite may land in a new block; the record was sealed under the
+        board secret anyway, so what stays behind is ciphertext.)"""
+        record = self._record(name)
+        for path in (record.path, record.path + ".new"):
+            try:
+                size = os.stat(path)[6]
+            except OSError:
+                continue
+            with open(path, "wb") as f:
+                f.write(os.urandom(size))
+                f.flush()
+            os.remove(path)
+
     def names(self):
         found = []
         for name in os.listdir(self.folder):

@@ -235,6 +235,11 @@ class Ring:
     def __exit__(self, *exc):
         self.close()
 
+    def would_evict(self, length):
+        """True if appending a record of `length` bytes would delete the oldest segment
+        (a log that must keep everything refuses the append instead)."""
+        return self._size + _OVERHEAD + length > self.segment_bytes and len(self._firsts) >= self.segments
+
     def append(self, data):
         """Store data (bytes-like) as the next record; returns its seq once it is on disk."""
         length = len(data)
