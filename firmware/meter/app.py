@@ -11,6 +11,7 @@ from supervisor import Supervisor, run_app
 from meter.config import SCHEMA  # noqa: F401  (startup.boot checks the config with it)
 from meter.metrology import Metrology
 from meter.registers import EnergyRegisters
+from ota.health import OtaService
 
 # Real time a task may go without progress before the watchdog starves, on top of
 # its own period (scheduling jitter, slow flash writes).
@@ -22,6 +23,7 @@ class Meter:
         self.hw = hw
         self.cfg = cfg
         self.log = log.tagged("meter")
+        self.log_root = log
         self.registers = EnergyRegisters(hw.storage_root)
         self.periods = 0
         self.supervisor = Supervisor(watchdog=hw.watchdog, log=log)
@@ -50,6 +52,9 @@ class Meter:
         sup.add("registers", self.registers_task, clock.real_ms(checkpoint_ms) * 2 + _STALL_MARGIN_MS)
         report_ms = self.cfg["report"]["interval_s"] * 1000
         sup.add("report", self.report_task, clock.real_ms(report_ms) * 2 + _STALL_MARGIN_MS)
+        # Updates: serves the update port, confirms a trial version once the others are healthy.
+        self.ota = OtaService(self.hw, self.cfg, sup, self.log_root)
+        sup.add("ota", self.ota.task, 2000 + _STALL_MARGIN_MS)
         self.log.info(
             "meter %s on %s: registers %d/%d Wh",
             self.cfg["meter_id"],

@@ -21,4 +21,15 @@ SCHEMA = {
         }
     ),
     "report": Section({"interval_s": Int(1, 3600, default=10)}),
+    # Updates (lib/ota, docs/ota.md): the host board's update port (0: none), and the trial:
+    # confirmed after confirm_s healthy seconds, reverted if not within trial_s or after
+    # max_boots trial boots.
+    "ota": Section(
+        {
+            "port": Int(0, 65535, default=0),
+            "confirm_s": Int(1, 3600, default=30),
+            "trial_s": Int(2, 86400, default=300),
+            "max_boots": Int(1, 10, default=3),
+        }
+    ),
 }
