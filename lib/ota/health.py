@@ -24,6 +24,15 @@ def healthy(statuses, own_name):
     return True
 
 
+def _confirm_image():
+    """A full-image update (ESP32): cancel the bootloader's rollback too."""
+    try:
+        import otaimage  # boards/esp32 only
+    except ImportError:
+        return
+    otaimage.confirm()
+
+
 class OtaService:
     def __init__(self, hw, cfg, supervisor, log, name="ota"):
         self.hw = hw
@@ -34,6 +43,7 @@ class OtaService:
         self.name = name
         self.receiver = Receiver(self.root, hw.name, hw.clock, self.cfg["max_boots"])
         self.server = None
+        self.poll_ms = _POLL_MS
 
     def event(self, fields):
         slots.log_event(self.root, self.hw.clock.time_s(), fields)
@@ -75,25 +85,28 @@ class OtaService:
             if state is not None and state["trial"]:
                 await self._trial(state, progress)
             while True:
-                await rt.sleep_ms(_POLL_MS)
+                await rt.sleep_ms(self.poll_ms)
                 progress()
         finally:
             if self.server is not None:
                 self.server.close()
                 self.server = None
+        self.poll_ms = _POLL_MS
 
     async def _trial(self, state, progress):
         confirm_ms = self.cfg["confirm_s"] * 1000
         start = rt.ticks_ms()
         healthy_since = start
         while True:
-            await rt.sleep_ms(_POLL_MS)
+            await rt.sleep_ms(self.poll_ms)
             progress()
             now = rt.ticks_ms()
             if not healthy(self.supervisor.status(), self.name):
                 healthy_since = now
             elif rt.ticks_diff(now, healthy_since) >= confirm_ms:
                 slots.confirm(self.root, state)
+                if state["active"] == "image":
+                    _confirm_image()
                 self.log.info("version %s confirmed (healthy for %d s)", state["version"], self.cfg["confirm_s"])
                 self.event({"event": "confirmed", "version": state["version"],
                             "security_version": state["security_version"]})

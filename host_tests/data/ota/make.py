@@ -35,6 +35,12 @@ BUNDLES = {
 }
 
 
+def image_files():
+    """A stand-in firmware image (ESP32 full-image path): 5 blocks and a bit."""
+    body = bytes((i * 7 + 3) & 0xFF for i in range(4096 * 5 + 123))
+    return [("firmware.bin", b"\xe9" + body[1:])]
+
+
 def main():
     keys = {}
     for name in ("test", "other"):
@@ -46,6 +52,9 @@ def main():
         with open(os.path.join(HERE, name), "wb") as f:
             f.write(otatool.make_bundle(app_files(version), board, version, sv, keys[key]))
         print("wrote", name)
+    with open(os.path.join(HERE, "image.ota"), "wb") as f:
+        f.write(otatool.make_bundle(image_files(), "esp32", "2.0", 2, keys["test"]))
+    print("wrote image.ota")
 
 
 if __name__ == "__main__":
