@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 import tty
@@ -526,6 +527,32 @@ def mep_device_config(args, storage_dir, mep_path):
     }
 
 
+def ota_setup(args, storage_dir):
+    """The meter's update port and trust anchor (docs/ota.md). Without --ota-anchor, a
+    simulation's first run makes a signing key in OUT/ota-signing.pem and provisions its
+    public key, so `flash.py sign --key OUT/ota-signing.pem` makes bundles this meter takes."""
+    sys.path[:0] = [os.path.join(REPO, "lib"), os.path.join(REPO, "host_tests", "shims")]
+    import otatool
+
+    anchor_path = os.path.join(storage_dir, "keys", "ota-anchor.pub")
+    if args.ota_anchor:
+        with open(args.ota_anchor, "rb") as f:
+            otatool.write_anchor(storage_dir, f.read())
+    elif not os.path.exists(anchor_path):
+        key_path = os.path.join(args.out, "ota-signing.pem")
+        if not os.path.exists(key_path):
+            otatool.keygen(key_path, os.path.join(args.out, "ota-anchor.pub"))
+        with open(os.path.join(args.out, "ota-anchor.pub"), "rb") as f:
+            otatool.write_anchor(storage_dir, f.read())
+    port = args.ota_port
+    if not port:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    print("sim: meter update port 127.0.0.1:%d (python tools/flash.py ota --sim %s BUNDLE)" % (port, args.out))
+    return {"port": port, "confirm_s": args.ota_confirm_s}
+
+
 async def simulate(args):
     micropython = find_micropython()
     if args.fresh and os.path.isdir(args.out):
@@ -541,11 +568,9 @@ async def simulate(args):
     mbus = PtyPort("mbus")
     mbus.start(loop)
 
-    meter = Device(
-        "meter", micropython, args.heap,
-        meter_config(args, os.path.join(args.out, "meter", "data"), air.port, mbus.path, mep_link.a_path),
-        outputs, view.on_status,
-    )
+    meter_cfg = meter_config(args, os.path.join(args.out, "meter", "data"), air.port, mbus.path, mep_link.a_path)
+    meter_cfg["ota"] = ota_setup(args, os.path.join(args.out, "meter", "data"))
+    meter = Device("meter", micropython, args.heap, meter_cfg, outputs, view.on_status)
     devices = [meter]
     if not args.no_mep_device:
         devices.append(Device(
@@ -614,6 +639,11 @@ def parse_args(argv=None):
     parser.add_argument("--heap", default="512K", help="MicroPython heap cap per device (default 512K)")
     parser.add_argument("--fresh", action="store_true", help="wipe --out first (devices start unprovisioned)")
     parser.add_argument("--no-mep-device", action="store_true", help="run the meter alone")
+    parser.add_argument("--ota-port", type=int, default=0, help="the meter's update port (default: a free one)")
+    parser.add_argument("--ota-confirm-s", type=int, default=10,
+                        help="healthy seconds before an updated meter confirms its new version (default 10)")
+    parser.add_argument("--ota-anchor", metavar="FILE",
+                        help="OTA trust anchor to provision (65 bytes; default: OUT/ota-signing.pem's, made once)")
     args = parser.parse_args(argv)
     if args.speed < 1:
         parser.error("--speed must be at least 1")

@@ -44,6 +44,13 @@ class OtaService:
         self.receiver = Receiver(self.root, hw.name, hw.clock, self.cfg["max_boots"])
         self.server = None
         self.poll_ms = _POLL_MS
+        self.receiver.notify = self._notify
+
+    def _notify(self, fields):
+        if fields["event"] == "refused":
+            self.log.warn("update refused: %s %s (version %s)", fields["reason"], fields["detail"], fields["version"])
+        else:
+            self.log.info("update %s: version %s", fields["event"], fields.get("version"))
 
     def event(self, fields):
         slots.log_event(self.root, self.hw.clock.time_s(), fields)
@@ -92,6 +99,13 @@ class OtaService:
                 self.server.close()
                 self.server = None
         self.poll_ms = _POLL_MS
+        self.receiver.notify = self._notify
+
+    def _notify(self, fields):
+        if fields["event"] == "refused":
+            self.log.warn("update refused: %s %s (version %s)", fields["reason"], fields["detail"], fields["version"])
+        else:
+            self.log.info("update %s: version %s", fields["event"], fields.get("version"))
 
     async def _trial(self, state, progress):
         confirm_ms = self.cfg["confirm_s"] * 1000

@@ -67,6 +67,7 @@ class Receiver:
         self.max_boots = max_boots
         self._progress = AtomicRecord(root + "/ota/progress")
         self._head_record = AtomicRecord(root + "/ota/head")
+        self.notify = None  # notify(fields): each logged event, for the console (health.py)
         self._reset()
 
     def _reset(self):
@@ -89,6 +90,8 @@ class Receiver:
 
     def log(self, fields):
         slots.log_event(self.root, self._now(), fields)
+        if self.notify is not None:
+            self.notify(fields)
 
     def _refuse(self, reason, detail=""):
         """Drop the download, log why, raise Refused."""
