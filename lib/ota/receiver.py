@@ -22,7 +22,6 @@ import hashlib
 from micropython import const
 from store.atomic import AtomicRecord
 from store.fs import make_dirs, remove_quietly
-from crypto import ecdsa
 from ota import bundle, slots
 from ota.bundle import Refused
 
@@ -33,6 +32,7 @@ _BUNDLE_ID_MAX = const(64)
 
 def load_anchor(root):
     """The trust anchor (x, y) from <root>/keys/ota-anchor.pub; Refused(NO_ANCHOR) if absent or bad."""
+    from crypto import ecdsa  # imported on the first update, not at boot: the G table is ~7 KB of heap
     try:
         raw = AtomicRecord(root + ANCHOR_PATH).read()
     except Exception:
