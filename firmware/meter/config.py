@@ -2,6 +2,7 @@
 # and are read by the board module; everything else is checked here at boot.
 
 from config import Section, Int, Float, Str, Digits
+from ota.settings import SECTION as OTA_SECTION
 
 LEVELS = ("debug", "info", "warn", "error")
 
@@ -21,15 +22,6 @@ SCHEMA = {
         }
     ),
     "report": Section({"interval_s": Int(1, 3600, default=10)}),
-    # Updates (lib/ota, docs/ota.md): the host board's update port (0: none), and the trial:
-    # confirmed after confirm_s healthy seconds, reverted if not within trial_s or after
-    # max_boots trial boots.
-    "ota": Section(
-        {
-            "port": Int(0, 65535, default=0),
-            "confirm_s": Int(1, 3600, default=30),
-            "trial_s": Int(2, 86400, default=300),
-            "max_boots": Int(1, 10, default=3),
-        }
-    ),
+    # Updates (lib/ota, docs/ota.md): update port, trial confirmation and revert.
+    "ota": OTA_SECTION,
 }
