@@ -79,3 +79,24 @@ def test_sign_and_update_running_simulation():
     assert ("refused", "bad-signature") in events and ("refused", "downgrade") in events
     rmtree(out)
     rmtree(keys)
+
+
+def test_ota_over_serial_dry_run_names_the_mpremote_steps():
+    done = _flash("ota", "--port", "/dev/ttyUSB9", os.path.join(REPO, "host_tests", "data", "ota", "v1.ota"),
+                  "--dry-run")
+    assert done.returncode == 0, done.stderr
+    lines = [l for l in done.stdout.splitlines() if l.startswith("$ ")]
+    assert any("fs cp" in l and ":/data/ota/incoming.bundle" in l for l in lines)
+    assert any("exec" in l and "install_file" in l for l in lines)
+    assert lines[-1].endswith("reset")
+
+
+def test_sign_refuses_a_key_that_is_not_p256():
+    folder = tmpdir("otabadkey")
+    path = os.path.join(folder, "bad.pem")
+    with open(path, "w") as f:
+        f.write("not a key\n")
+    done = _flash("sign", "--board", "host", "--key", path, "--version", "1", "--security-version", "1",
+                  "--out", os.path.join(folder, "x.ota"), "--from", folder)
+    assert done.returncode == 1 and "signing key" in done.stderr
+    rmtree(folder)

@@ -7,6 +7,9 @@
 #   flash.py flash   --board esp32 --port PORT --firmware IMAGE.bin [--baud N] [--no-erase]
 #   flash.py flash   --board rp2 [--port PORT] --firmware IMAGE.uf2 [--mount DIR]
 #   flash.py package-json [--check]
+#   flash.py keygen  --out DIR                     OTA signing key pair (docs/ota.md)
+#   flash.py sign    --board B --key PEM --version V --security-version N --out FILE [--from DIR]
+#   flash.py ota     BUNDLE (--sim DIR | --tcp HOST:PORT | --port PORT) [--timeout S] [--no-wait]
 #
 # Every external command is echoed as "$ <command>" (shell-quoted) before it runs;
 # with --dry-run it is only echoed. docs/flashing.md has the details.
