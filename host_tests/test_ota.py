@@ -224,6 +224,17 @@ def test_resume_after_interruption():
     rmtree(root)
 
 
+def test_storage_failure_is_a_refusal():
+    root = _device()
+    with open(root + "/slots", "w") as f:  # the slots folder cannot be made
+        f.write("x")
+    exc = raises(Refused, _send, root, _read("v1.ota"))
+    assert exc.reason == bundle.STORAGE
+    assert slots.read_state(root)["active"] == "factory"
+    assert _events(root)[-1]["reason"] == bundle.STORAGE
+    rmtree(root)
+
+
 def test_revert_and_note():
     root = _device()
     _send(root, _read("v1.ota"))
@@ -338,6 +349,9 @@ def test_protocol_over_tcp():
         assert (await ask("STATUS")).startswith("STATUS ")
         assert (await ask("BOGUS")).startswith("REFUSED bad-format")
         assert (await ask("DATA 0 5000")).startswith("REFUSED bad-format")
+        assert (await ask("HELLO \xff\xfe")).startswith("REFUSED bad-format")
+        writer.write(b"\xff\xfe\n")
+        assert (await reader.readline()).startswith(b"REFUSED bad-format")
         offset = int((await ask("HELLO id1 %d" % len(data))).split()[1])
         assert offset == 0
         while offset < len(data):

@@ -41,6 +41,7 @@ FILE_HASH = "file-hash"
 TRUNCATED = "truncated"
 BUSY = "trial-pending"
 OUT_OF_ORDER = "out-of-order"
+STORAGE = "storage"
 
 
 class Refused(Exception):

@@ -21,7 +21,7 @@ import os
 import hashlib
 from micropython import const
 from store.atomic import AtomicRecord
-from store.fs import make_dirs, remove_quietly
+from store.fs import make_dirs, remove_quietly, StoreError
 from ota import bundle, slots
 from ota.bundle import Refused
 
@@ -179,7 +179,10 @@ class Receiver:
             else:
                 self._accept_head(self.head, slots.read_state(self.root), fresh=True)
         if len(view):
-            self._write_files(view)
+            try:
+                self._write_files(view)
+            except (OSError, StoreError) as exc:  # full or failing filesystem: nothing switched
+                self._refuse(bundle.STORAGE, "writing the slot: %s" % exc)
         self._progress.write_json({"id": self.bundle_id, "total": self.total, "offset": self.offset})
         return self.offset
 
@@ -229,12 +232,15 @@ class Receiver:
         self.check_manifest(manifest)
         if fresh:
             self.slot = slots.inactive_slot(state)
-            self.prepare_target()
-            self._head_record.write(head)
+            try:
+                self.prepare_target()
+                self._head_record.write(head)
+                self._file_index = 0
+                self._open_file()
+            except (OSError, StoreError) as exc:
+                self._refuse(bundle.STORAGE, "preparing slot %s: %s" % (self.slot, exc))
             self.log({"event": "download", "version": manifest["version"],
                       "security_version": manifest["security_version"], "slot": self.slot})
-            self._file_index = 0
-            self._open_file()
 
     def check_manifest(self, manifest):
         """Further checks of a verified manifest (ImageReceiver: one image file)."""

@@ -34,10 +34,10 @@ async def serve_stream(reader, writer, receiver, on_switched=None):
             if len(line) > _LINE_MAX:
                 await _reply(writer, "REFUSED %s request line too long" % BAD_FORMAT)
                 return
-            words = line.decode().split()
-            if not words:
-                continue
             try:
+                words = line.decode().split()
+                if not words:
+                    continue
                 verb = words[0]
                 if verb == "STATUS":
                     await _reply(writer, "STATUS " + json.dumps(receiver.status()))
@@ -67,8 +67,8 @@ async def serve_stream(reader, writer, receiver, on_switched=None):
                     raise Refused(BAD_FORMAT, "unknown request")
             except Refused as exc:
                 await _reply(writer, "REFUSED %s %s" % (exc.reason, exc.detail))
-            except ValueError:
-                await _reply(writer, "REFUSED %s bad number" % BAD_FORMAT)
+            except ValueError:  # a number or the line's UTF-8
+                await _reply(writer, "REFUSED %s bad request" % BAD_FORMAT)
     finally:
         writer.close()
         try:
