@@ -2,7 +2,7 @@
 # Power loss during updates: a device process (host_tests/ota_crash_device.py, MicroPython
 # unix port) boots, confirms, downloads the next bundle, verifies and switches, again and
 # again; it is killed (SIGKILL) at random points of each phase: start-up and first (trial)
-# boot, download, read-back verification, switch. After every kill the store is copied and
+# boot, signature check (after BEGIN), download, read-back verification, switch. After every kill the store is copied and
 # checked under CPython: the state record names a slot holding exactly the files of the
 # version it names (and so does the revert target during a trial): never a mix. Every boot
 # the device itself checks the code it selected. OTA_CRASH_SEED=<n> repeats the choices.
@@ -28,7 +28,7 @@ UPY = os.path.join(REPO, ".venv", "bin", "micropython")
 DEVICE = os.path.join(REPO, "host_tests", "ota_crash_device.py")
 DATA = os.path.join(REPO, "host_tests", "data", "ota")
 KILLS = int(os.getenv("OTA_CRASH_KILLS", "300"))
-PHASES = ("start", "BOOT", "ACK", "VERIFY", "trial")
+PHASES = ("start", "BOOT", "BEGIN", "ACK", "VERIFY", "trial")
 
 
 def _expected():
