@@ -147,7 +147,10 @@ class Receiver:
                 self.total = total
                 self.slot = slots.inactive_slot(state)
                 self._accept_head(bytearray(head), state, fresh=False)
-                return self._resume_at(progress["offset"])
+                try:
+                    return self._resume_at(progress["offset"])
+                except (OSError, StoreError) as exc:
+                    self._refuse(bundle.STORAGE, "reopening slot %s: %s" % (self.slot, exc))
         self.abort()
         self.bundle_id = bundle_id
         self.total = total

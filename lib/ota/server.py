@@ -12,7 +12,7 @@
 
 import json
 from micropython import const
-from ota.bundle import Refused, BAD_FORMAT
+from ota.bundle import Refused, BAD_FORMAT, STORAGE
 
 CHUNK_MAX = const(4096)
 _LINE_MAX = const(160)
@@ -67,6 +67,9 @@ async def serve_stream(reader, writer, receiver, on_switched=None):
                     raise Refused(BAD_FORMAT, "unknown request")
             except Refused as exc:
                 await _reply(writer, "REFUSED %s %s" % (exc.reason, exc.detail))
+            except OSError as exc:  # the filesystem failed outside the receiver's own checks
+                receiver.abort()
+                await _reply(writer, "REFUSED %s %s" % (STORAGE, exc))
             except ValueError:  # a number or the line's UTF-8
                 await _reply(writer, "REFUSED %s bad request" % BAD_FORMAT)
     finally:
