@@ -264,7 +264,7 @@ def build(board, out=None, app=None, config=None, dry_run=False):
 # ---- deploy
 
 
-def deploy(board, port, app=None, config=None, out=None, clean=False, frozen=False, dry_run=False):
+def deploy(board, port, app=None, config=None, out=None, clean=False, frozen=False, dry_run=False, ota_reset=False):
     """Build, then copy the build folder to the board with mpremote and reset it.
 
     The build runs even on a dry run (it only writes the build folder): what is copied is
@@ -283,6 +283,10 @@ def deploy(board, port, app=None, config=None, out=None, clean=False, frozen=Fal
     shell.run(mpremote + ["fs", "cp", shown(os.path.join(out, "main.py")), ":main.py"])
     if "config.json" in files:
         shell.run(mpremote + ["fs", "cp", shown(os.path.join(out, "config.json")), ":config.json"])
+    if ota_reset:
+        # An updated slot stays active across a deploy (docs/ota.md); forgetting the OTA state
+        # runs the code just deployed (and resets the security floor: this is physical access).
+        shell.run(mpremote + ["fs", "rm", ":/data/ota/state"], tolerate=True)
     shell.run(mpremote + ["reset"])
 
 
@@ -445,10 +449,13 @@ def _deploy_args(p):
         "--frozen", action="store_true", help="modules frozen in the firmware: copy only main.py and config.json"
     )
     p.add_argument("--dry-run", action="store_true", help="build, then print the device commands without running them")
+    p.add_argument("--ota-reset", action="store_true",
+                   help="forget the OTA state, so the board runs what is deployed rather than an updated slot")
 
 
 def _run_deploy(a):
-    deploy(a.board, a.port, app=a.app, config=a.config, out=a.out, clean=a.clean, frozen=a.frozen, dry_run=a.dry_run)
+    deploy(a.board, a.port, app=a.app, config=a.config, out=a.out, clean=a.clean, frozen=a.frozen, dry_run=a.dry_run,
+           ota_reset=a.ota_reset)
 
 
 def _flash_args(p):
