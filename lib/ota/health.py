@@ -8,8 +8,9 @@
 import asyncio
 import rt
 from ota import slots
-from ota.receiver import Receiver
-from ota.server import serve_stream
+
+# The receiver, the protocol and the verifier are imported only when an update arrives:
+# at boot this task needs the state record alone (heap matters more than import time here).
 
 _POLL_MS = 1000
 
@@ -41,10 +42,18 @@ class OtaService:
         self.supervisor = supervisor
         self.log = log.tagged("ota")
         self.name = name
-        self.receiver = Receiver(self.root, hw.name, hw.clock, self.cfg["max_boots"])
+        self._receiver = None
         self.server = None
         self.poll_ms = _POLL_MS
-        self.receiver.notify = self._notify
+
+    @property
+    def receiver(self):
+        if self._receiver is None:
+            from ota.receiver import Receiver
+
+            self._receiver = Receiver(self.root, self.hw.name, self.hw.clock, self.cfg["max_boots"])
+            self._receiver.notify = self._notify
+        return self._receiver
 
     def _notify(self, fields):
         if fields["event"] == "refused":
@@ -80,6 +89,8 @@ class OtaService:
         self.hw.reset()
 
     async def _client(self, reader, writer):
+        from ota.server import serve_stream
+
         await serve_stream(reader, writer, self.receiver, self._switched)
 
     async def task(self, progress):
