@@ -103,8 +103,10 @@ def test_sign_refuses_a_key_that_is_not_p256():
 
 
 def test_deploy_ota_reset_forgets_the_state():
+    folder = tmpdir("otadeploy")
     done = _flash("deploy", "--board", "esp32", "--port", "/dev/ttyUSB0", "--app", "meter", "--dry-run",
-                  "--out", os.path.join(tmpdir("otadeploy"), "b"), "--ota-reset")
+                  "--out", os.path.join(folder, "b"), "--ota-reset")
+    rmtree(folder)
     assert done.returncode == 0, done.stderr
     lines = [l for l in done.stdout.splitlines() if l.startswith("$ ")]
     assert lines[-2].endswith("fs rm :/data/ota/state") and lines[-1].endswith("reset")
