@@ -11,7 +11,7 @@ from supervisor import Supervisor, run_app
 from meter.config import SCHEMA  # noqa: F401  (startup.boot checks the config with it)
 from meter.metrology import Metrology
 from meter.registers import EnergyRegisters
-from ota.health import OtaService
+from ota.slots import service_needed
 
 # Real time a task may go without progress before the watchdog starves, on top of
 # its own period (scheduling jitter, slow flash writes).
@@ -52,9 +52,13 @@ class Meter:
         sup.add("registers", self.registers_task, clock.real_ms(checkpoint_ms) * 2 + _STALL_MARGIN_MS)
         report_ms = self.cfg["report"]["interval_s"] * 1000
         sup.add("report", self.report_task, clock.real_ms(report_ms) * 2 + _STALL_MARGIN_MS)
-        # Updates: serves the update port, confirms a trial version once the others are healthy.
-        self.ota = OtaService(self.hw, self.cfg, sup, self.log_root)
-        sup.add("ota", self.ota.task, 2000 + _STALL_MARGIN_MS)
+        # Updates: serves the update port, confirms a trial version once the others are healthy
+        # (imported only when there is something to do: it costs heap).
+        if service_needed(self.hw.storage_root, self.cfg["ota"]):
+            from ota.health import OtaService
+
+            self.ota = OtaService(self.hw, self.cfg, sup, self.log_root)
+            sup.add("ota", self.ota.task, 2000 + _STALL_MARGIN_MS)
         self.log.info(
             "meter %s on %s: registers %d/%d Wh",
             self.cfg["meter_id"],
