@@ -237,16 +237,18 @@ def test_storage_failure_is_a_refusal():
 
 def test_service_needed_only_with_something_to_do():
     root = _device()
+    from ota.settings import service_needed
+
     cfg = {"port": 0}
-    assert not slots.service_needed(root, cfg)
-    assert slots.service_needed(root, {"port": 4000})
+    assert not service_needed(root, cfg)
+    assert service_needed(root, {"port": 4000})
     _send(root, _read("v1.ota"))
-    assert slots.service_needed(root, cfg)  # a trial to judge
+    assert service_needed(root, cfg)  # a trial to judge
     state = slots.confirm(root, slots.read_state(root))
-    assert not slots.service_needed(root, cfg)
+    assert not service_needed(root, cfg)
     state["note"] = {"event": "reverted"}
     slots.write_state(root, state)
-    assert slots.service_needed(root, cfg)  # a note to log
+    assert service_needed(root, cfg)  # a note to log
     rmtree(root)
 
 

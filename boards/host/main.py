@@ -20,6 +20,10 @@ if len(sys.argv) == 3:
     _root = ota.boot.storage_dir_of(sys.argv[2], "data")
     if _root is not None:
         ota.boot.select(_root, [_repo + "/" + _p for _p in ("lib", "firmware", "boards/host")])
+    del ota
+    import gc  # noqa: E402
+
+    gc.collect()  # the selector's garbage, before the application's imports need the heap
 
 import board  # noqa: E402
 import startup  # noqa: E402

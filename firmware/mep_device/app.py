@@ -6,7 +6,7 @@ import status
 import startup
 from supervisor import Supervisor, run_app
 from mep_device.config import SCHEMA  # noqa: F401  (startup.boot checks the config with it)
-from ota.slots import service_needed
+from ota.settings import service_needed
 
 _STALL_MARGIN_MS = 5000
 

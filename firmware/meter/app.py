@@ -11,7 +11,7 @@ from supervisor import Supervisor, run_app
 from meter.config import SCHEMA  # noqa: F401  (startup.boot checks the config with it)
 from meter.metrology import Metrology
 from meter.registers import EnergyRegisters
-from ota.slots import service_needed
+from ota.settings import service_needed
 
 # Real time a task may go without progress before the watchdog starves, on top of
 # its own period (scheduling jitter, slow flash writes).

@@ -52,19 +52,6 @@ def write_state(root, state):
     state_record(root).write_json(state)
 
 
-def service_needed(root, ota_cfg):
-    """Whether an application needs its OTA task: an update port to serve, a trial to judge,
-    a boot note to log, or a damaged state record to report. Otherwise the task (and its heap)
-    is left out."""
-    if ota_cfg["port"]:
-        return True
-    try:
-        state = read_state(root)
-    except Exception:
-        return True
-    return bool(state["trial"] or state.get("note"))
-
-
 def inactive_slot(state):
     """The slot a download may write: neither the running one nor a revert target."""
     if state["active"] == "a":
