@@ -110,7 +110,9 @@ def test_task_under_the_supervisor_reads_on_schedule():
     try:
         sup = Supervisor(watchdog=None, log=Log())
         sup.add("mbus", port.task, port.stall_ms())
-        support.run(support.run_for(sup, 400))
+        # Both reads fall at 06:00; the next (heat, 07:00) is 6 s away: 1.5 s leaves room
+        # for a loaded machine without letting a third read in.
+        support.run(support.run_for(sup, 1500))
         assert sup.status()["mbus"]["restarts"] == 0
         records = [unpack_record(data) for _, data in port.ring.records()]
         assert [(r[0], r[1]) for r in records] == [(0, 0), (1, 0)]

@@ -7,6 +7,9 @@
 #   flash.py flash   --board esp32 --port PORT --firmware IMAGE.bin [--baud N] [--no-erase]
 #   flash.py flash   --board rp2 [--port PORT] --firmware IMAGE.uf2 [--mount DIR]
 #   flash.py package-json [--check]
+#   flash.py keygen  --out DIR                     OTA signing key pair (docs/ota.md)
+#   flash.py sign    --board B --key PEM --version V --security-version N --out FILE [--from DIR]
+#   flash.py ota     BUNDLE (--sim DIR | --tcp HOST:PORT | --port PORT) [--timeout S] [--no-wait]
 #
 # Every external command is echoed as "$ <command>" (shell-quoted) before it runs;
 # with --dry-run it is only echoed. docs/flashing.md has the details.
@@ -261,7 +264,7 @@ def build(board, out=None, app=None, config=None, dry_run=False):
 # ---- deploy
 
 
-def deploy(board, port, app=None, config=None, out=None, clean=False, frozen=False, dry_run=False):
+def deploy(board, port, app=None, config=None, out=None, clean=False, frozen=False, dry_run=False, ota_reset=False):
     """Build, then copy the build folder to the board with mpremote and reset it.
 
     The build runs even on a dry run (it only writes the build folder): what is copied is
@@ -280,6 +283,10 @@ def deploy(board, port, app=None, config=None, out=None, clean=False, frozen=Fal
     shell.run(mpremote + ["fs", "cp", shown(os.path.join(out, "main.py")), ":main.py"])
     if "config.json" in files:
         shell.run(mpremote + ["fs", "cp", shown(os.path.join(out, "config.json")), ":config.json"])
+    if ota_reset:
+        # An updated slot stays active across a deploy (docs/ota.md); forgetting the OTA state
+        # runs the code just deployed (and resets the security floor: this is physical access).
+        shell.run(mpremote + ["fs", "rm", ":/data/ota/state"], tolerate=True)
     shell.run(mpremote + ["reset"])
 
 
@@ -442,10 +449,13 @@ def _deploy_args(p):
         "--frozen", action="store_true", help="modules frozen in the firmware: copy only main.py and config.json"
     )
     p.add_argument("--dry-run", action="store_true", help="build, then print the device commands without running them")
+    p.add_argument("--ota-reset", action="store_true",
+                   help="forget the OTA state, so the board runs what is deployed rather than an updated slot")
 
 
 def _run_deploy(a):
-    deploy(a.board, a.port, app=a.app, config=a.config, out=a.out, clean=a.clean, frozen=a.frozen, dry_run=a.dry_run)
+    deploy(a.board, a.port, app=a.app, config=a.config, out=a.out, clean=a.clean, frozen=a.frozen, dry_run=a.dry_run,
+           ota_reset=a.ota_reset)
 
 
 def _flash_args(p):
@@ -485,6 +495,133 @@ def _run_provision(a):
         provision.run_device(a)
     except (provision.ProvisionError, OSError) as exc:
         raise FlashError(str(exc))
+# ---- OTA: signing keys, bundles, pushing (tools/otatool.py, docs/ota.md)
+
+
+def _otatool():
+    for folder in ("lib", "host_tests/shims"):
+        full = os.path.join(targets.REPO, folder)
+        if full not in sys.path:
+            sys.path.append(full)
+    import otatool
+
+    return otatool
+
+
+def _keygen_args(p):
+    p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/ota-signing.pem and DIR/ota-anchor.pub")
+
+
+def _run_keygen(a):
+    ot = _otatool()
+    os.makedirs(a.out, exist_ok=True)
+    private = os.path.join(a.out, "ota-signing.pem")
+    try:
+        ot.keygen(private, os.path.join(a.out, "ota-anchor.pub"))
+    except ot.OtaToolError as exc:
+        raise FlashError(str(exc))
+    print("signing key %s (keep it secret), trust anchor %s (65 bytes, provisioned to the boards)"
+          % (shown(private), shown(os.path.join(a.out, "ota-anchor.pub"))))
+
+
+def _sign_args(p):
+    p.add_argument("--board", required=True, choices=BOARDS)
+    p.add_argument("--key", required=True, metavar="PEM", help="the P-256 signing key (flash.py keygen)")
+    p.add_argument("--version", required=True, help="application version, e.g. 1.4.0")
+    p.add_argument("--security-version", required=True, type=int,
+                   help="monotonic security version; boards refuse anything below the one they run")
+    p.add_argument("--out", required=True, metavar="FILE", help="the bundle to write")
+    p.add_argument("--from", dest="source", metavar="DIR",
+                   help="bundle this folder's files (default: the board's build, its lib/ folder)")
+
+
+def _run_sign(a):
+    import tempfile
+
+    ot = _otatool()
+    try:
+        key = ot.load_private(a.key)
+        if a.source:
+            files = ot.collect(a.source)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                out, _ = build(a.board, out=os.path.join(tmp, "build"))
+                files = ot.collect(os.path.join(out, "lib"))
+        data = ot.make_bundle(files, a.board, a.version, a.security_version, key)
+    except ot.OtaToolError as exc:
+        raise FlashError(str(exc))
+    with open(a.out, "wb") as f:
+        f.write(data)
+    print("bundle %s: %s %s, security version %d, %d files, %d bytes, signed"
+          % (shown(a.out), a.board, a.version, a.security_version, len(files), len(data)))
+
+
+def _ota_args(p):
+    p.add_argument("bundle", metavar="BUNDLE", help="a bundle made by flash.py sign")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--sim", metavar="DIR", help="the running simulation's --out folder (its meter's update port)")
+    where.add_argument("--tcp", metavar="HOST:PORT", help="a device's update port")
+    where.add_argument("--port", help="a board's serial port: copy with mpremote, install on the board, reset")
+    p.add_argument("--timeout", type=float, default=120, help="seconds to wait for the confirmation (default 120)")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for the new version's confirmation")
+    p.add_argument("--dry-run", action="store_true", help="--port: print the mpremote commands only")
+
+
+def _sim_update_port(folder):
+    path = os.path.join(folder, "meter", "config.json")
+    try:
+        with open(path) as f:
+            port = json.load(f).get("ota", {}).get("port", 0)
+    except (OSError, ValueError) as exc:
+        raise FlashError("%s: %s (is the simulation running with --out %s?)" % (path, exc, folder))
+    if not port:
+        raise FlashError("%s has no update port" % path)
+    return port
+
+
+def _run_ota(a):
+    ot = _otatool()
+    try:
+        with open(a.bundle, "rb") as f:
+            data = f.read()
+        manifest = ot.read_manifest(data)
+    except (OSError, ValueError) as exc:
+        raise FlashError("%s: %s" % (a.bundle, exc))
+    except ot.OtaToolError as exc:
+        raise FlashError("%s: %s" % (a.bundle, exc))
+    if a.port:
+        # Serial boards: the bundle goes to the board's filesystem, and the board's own code
+        # verifies and installs it from there (lib/ota/receiver.py install_file).
+        shell = Shell(a.dry_run)
+        mpremote = [tool("mpremote"), "connect", a.port]
+        staged = "/data/ota/incoming.bundle"
+        shell.run(mpremote + ["fs", "mkdir", ":/data/ota"], tolerate=True)
+        shell.run(mpremote + ["fs", "cp", a.bundle, ":" + staged])
+        shell.run(mpremote + ["exec", "import board, ota.receiver; "
+                              "print(ota.receiver.install_file('/data', board.NAME, %r)['version'])" % staged])
+        shell.run(mpremote + ["fs", "rm", ":" + staged], tolerate=True)
+        shell.run(mpremote + ["reset"])
+        return
+    if a.sim:
+        host, port = "127.0.0.1", _sim_update_port(a.sim)
+    else:
+        host, _, port = a.tcp.rpartition(":")
+        port = int(port)
+    print("sending %s %s (security version %d, %d bytes) to %s:%d"
+          % (manifest["board"], manifest["version"], manifest["security_version"], len(data), host, port))
+    try:
+        version = ot.push_tcp(data, host, port, out=print)
+        print("device verified the bundle and switched to %s; it restarts to run it on trial" % version)
+        if a.no_wait:
+            return
+        confirmed = ot.wait_confirmed(host, port, version, a.timeout, out=print)
+    except ot.OtaToolError as exc:
+        raise FlashError(str(exc))
+    if confirmed is None:
+        raise FlashError("no confirmation within %g s" % a.timeout)
+    if not confirmed:
+        raise FlashError("version %s failed its trial and was reverted" % version)
+    print("version %s confirmed" % version)
 
 
 # name -> (help, add arguments, run). Later issues add provision, sign and ota here.
@@ -495,6 +632,9 @@ COMMANDS = {
     "package-json": ("rewrite package.json (mip) from lib/", _package_json_args, _run_package_json),
     "provision": ("install a device's keys from the manufacturer's key file (tools/provision.py)", _provision_args,
                   _run_provision),
+    "keygen": ("make an OTA signing key pair", _keygen_args, _run_keygen),
+    "sign": ("make a signed OTA bundle from a board's build", _sign_args, _run_sign),
+    "ota": ("push a signed OTA bundle to a board or the running simulation", _ota_args, _run_ota),
 }
 
 

@@ -6,6 +6,7 @@ import status
 import startup
 from supervisor import Supervisor, run_app
 from mep_device.config import SCHEMA  # noqa: F401  (startup.boot checks the config with it)
+from ota.settings import service_needed
 
 _STALL_MARGIN_MS = 5000
 
@@ -15,12 +16,20 @@ class MEPDevice:
         self.hw = hw
         self.cfg = cfg
         self.log = log.tagged("mep_device")
+        self.log_root = log
         self.started_s = hw.clock.time_s()
         self.supervisor = Supervisor(watchdog=hw.watchdog, log=log)
 
     def build(self):
         report_ms = self.cfg["report"]["interval_s"] * 1000
         self.supervisor.add("status", self.status_task, self.hw.clock.real_ms(report_ms) * 2 + _STALL_MARGIN_MS)
+        # Updates: serves the update port, confirms a trial version once the others are healthy
+        # (imported only when there is something to do: it costs heap).
+        if service_needed(self.hw.storage_root, self.cfg["ota"]):
+            from ota.health import OtaService
+
+            self.ota = OtaService(self.hw, self.cfg, self.supervisor, self.log_root)
+            self.supervisor.add("ota", self.ota.task, 2000 + _STALL_MARGIN_MS)
         self.log.info("MEP device on %s", self.hw.name)
         return self.supervisor
 

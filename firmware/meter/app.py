@@ -18,6 +18,7 @@ from metrology.tariff import TariffSchedule
 from metrology.calibration import CalibrationStore
 from metrology.pulse import PinPulser
 from meter.lmn import Transmitter
+from ota.settings import service_needed
 
 # Real time a task may go without progress before the watchdog starves, on top of
 # its own period (scheduling jitter, slow flash writes).
@@ -29,6 +30,7 @@ class Meter:
         self.hw = hw
         self.cfg = cfg
         self.log = log.tagged("meter")
+        self.log_root = log
         m = cfg["metrology"]
         try:
             schedule = TariffSchedule(m["tou"], m["tariffs"])
@@ -97,6 +99,13 @@ class Meter:
         self.admin = Admin(self.hw, self.cfg, self.log)
         self.admin.boot_records()
         sup.add("admin", self.admin.task, _STALL_MARGIN_MS * 2)
+        # Updates: serves the update port, confirms a trial version once the others are healthy
+        # (imported only when there is something to do: it costs heap).
+        if service_needed(self.hw.storage_root, self.cfg["ota"]):
+            from ota.health import OtaService
+
+            self.ota = OtaService(self.hw, self.cfg, sup, self.log_root)
+            sup.add("ota", self.ota.task, 2000 + _STALL_MARGIN_MS)
         self.log.info(
             "meter %s on %s: registers %d/%d Wh",
             self.cfg["meter_id"],

@@ -2,6 +2,7 @@
 # and are read by the board module; everything else is checked here at boot.
 
 from config import Section, Int, Float, Str, Digits, Bool, List, Optional, ConfigError, REQUIRED
+from ota.settings import SECTION as OTA_SECTION
 
 LEVELS = ("debug", "info", "warn", "error")
 
@@ -124,4 +125,6 @@ SCHEMA = {
         "connect_to": Optional(Str(min_len=3)),  # where a wake-up makes the meter connect
         "max_age_s": Int(10, 86400, default=300),  # a command's time may differ this much from the clock
     }),
+    # Updates (lib/ota, docs/ota.md): update port, trial confirmation and revert.
+    "ota": OTA_SECTION,
 }
