@@ -50,6 +50,7 @@ class Meter:
         sup.add("registers", self.registers_task, clock.real_ms(checkpoint_ms) * 2 + _STALL_MARGIN_MS)
         report_ms = self.cfg["report"]["interval_s"] * 1000
         sup.add("report", self.report_task, clock.real_ms(report_ms) * 2 + _STALL_MARGIN_MS)
+        self.mep = self.build_mep(sup)
         self.log.info(
             "meter %s on %s: registers %d/%d Wh",
             self.cfg["meter_id"],
@@ -58,6 +59,26 @@ class Meter:
             self.registers.export_wh,
         )
         return sup
+
+    def build_mep(self, sup):
+        """The MEP port's tasks (firmware/meter/mep.py), if enabled, wired and keyed."""
+        cfg = self.cfg["mep"]
+        if not cfg["enabled"] or self.hw.mep_uart is None:
+            return None
+        from meter.mep import MeterMEP
+        from security.keystore import open_board_keys
+
+        try:
+            key = open_board_keys(self.hw).get("mep")
+            mep = MeterMEP(self, cfg, key, self.log.tagged("mep"))
+        except Exception as exc:  # no key provisioned, or a damaged store: the meter runs on without
+            self.log.error("MEP port not started: %s", exc)
+            return None
+        sup.add("mep", mep.serve_task, _STALL_MARGIN_MS)
+        sup.add("mep_profile", mep.profile_task, self.hw.clock.real_ms(cfg["profile_period_s"] * 1000) * 2
+                + _STALL_MARGIN_MS)
+        sup.add("mep_inbox", mep.inbox_task, _STALL_MARGIN_MS)
+        return mep
 
     async def metrology_task(self, progress):
         samples = self.hw.samples
