@@ -31,6 +31,8 @@ import time
 import tty
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mep_sim  # noqa: E402  (the MEP link, key, display port and utility side)
 HOST_MAIN = os.path.join(REPO, "boards", "host", "main.py")
 
 # Exit codes of the host board (boards/host/board.py): a reset asked for by the firmware,
@@ -438,6 +440,7 @@ class LiveView:
         self.readings = 0
         self.tty = sys.stdout.isatty()
         self.lines_drawn = 0
+        self.mep = {}
 
     def on_status(self, source, fields):
         kind = fields.get("kind")
@@ -448,6 +451,10 @@ class LiveView:
             self.outputs.readings.flush()
         elif kind == "device":
             self.device = fields
+        elif kind in ("display", "thermostat", "urgent", "mep_urgent_ack", "display_message", "mep"):
+            self.mep[kind] = fields
+            if kind != "display" and kind != "mep":
+                self.outputs.event(source, fields)
         elif kind == "tasks":
             self.tasks[source] = fields.get("tasks", {})
         elif kind == "log" or kind == "restart":
@@ -471,7 +478,7 @@ class LiveView:
         d = self.device
         device = "mep_device uptime %ds" % d["uptime_s"] if d else "mep_device: starting"
         head = "sim %5.0fs wall  speed x%g  readings %d" % (elapsed_s, self.speed, self.readings)
-        return [head, meter, device] + ["  ! " + e for e in self.events]
+        return [head, meter, device] + mep_lines(self.mep) + ["  ! " + e for e in self.events]
 
     def draw(self, elapsed_s):
         lines = self.lines(elapsed_s)
@@ -481,7 +488,23 @@ class LiveView:
             sys.stdout.write("".join("\x1b[2K" + line[:160] + "\n" for line in lines))
             self.lines_drawn = len(lines)
         else:
-            print(" | ".join(lines[:3]), flush=True)
+            print(" | ".join(lines[:3] + mep_lines(self.mep)[:2]), flush=True)
+
+
+def mep_lines(seen):
+    """The MEP device's view: what its display and thermostat last said."""
+    lines = []
+    d = seen.get("display")
+    if d:
+        lines.append("display  link %s  %s W  today %s Wh  tariff %s  messages %s  M-Bus %s" % (
+            d.get("link"), d.get("p_w"), d.get("today_wh"), d.get("tariff"), d.get("messages"), d.get("mbus_meters")))
+    t = seen.get("thermostat")
+    if t:
+        lines.append("thermostat  set point %s C  (tariff %s, %s)" % (t.get("setpoint_c"), t.get("tariff"), t.get("why")))
+    m = seen.get("display_message")
+    if m:
+        lines.append("message  %s" % m.get("text"))
+    return lines
 
 
 def iso(epoch_s):
@@ -505,11 +528,12 @@ def meter_config(args, storage_dir, air_port, mbus_path, mep_path):
             "mep_uart": "pty:" + mep_path,
             "unique_id": METER_ID,
         },
+        "mep": mep_sim.meter_section(os.path.abspath(args.out), args.speed),
     }
 
 
-def mep_device_config(args, storage_dir, mep_path):
-    return {
+def mep_device_config(args, storage_dir, mep_path, http_port=None):
+    return dict(mep_sim.device_sections(http_port, args.speed), **{
         "app": "mep_device",
         "log_level": "info",
         "watchdog_ms": 8000,
@@ -523,7 +547,7 @@ def mep_device_config(args, storage_dir, mep_path):
             "mep_uart": "pty:" + mep_path,
             "unique_id": "87654321",
         },
-    }
+    })
 
 
 async def simulate(args):
@@ -536,8 +560,10 @@ async def simulate(args):
 
     air = AirHub(outputs)
     await air.start()
-    mep_link = PtyLink("mep")
+    mep_link = mep_sim.make_link(os.path.abspath(args.out), PtyLink, _detach_child)
     mep_link.start(loop)
+    mep_sim.provision_mep_key([os.path.join(args.out, "meter", "data"), os.path.join(args.out, "mep_device", "data")])
+    http_port = args.display_port or mep_sim.free_port()
     mbus = PtyPort("mbus")
     mbus.start(loop)
 
@@ -550,9 +576,12 @@ async def simulate(args):
     if not args.no_mep_device:
         devices.append(Device(
             "mep_device", micropython, args.heap,
-            mep_device_config(args, os.path.join(args.out, "mep_device", "data"), mep_link.b_path),
+            mep_device_config(args, os.path.join(args.out, "mep_device", "data"), mep_link.b_path, http_port),
             outputs, view.on_status,
         ))
+        print("sim: in-home display at http://127.0.0.1:%d/" % http_port, flush=True)
+    utility = mep_sim.UtilityDemo(os.path.join(os.path.abspath(args.out), mep_sim.INBOX), args.tariff_every)
+    utility_run = asyncio.create_task(utility.run())
     runs = [asyncio.create_task(d.run()) for d in devices]
 
     stop = asyncio.Event()
@@ -578,6 +607,7 @@ async def simulate(args):
 
     for d in devices:
         await d.stop()
+    utility_run.cancel()
     for run in runs:
         run.cancel()
     await asyncio.gather(*runs, return_exceptions=True)
@@ -614,6 +644,9 @@ def parse_args(argv=None):
     parser.add_argument("--heap", default="512K", help="MicroPython heap cap per device (default 512K)")
     parser.add_argument("--fresh", action="store_true", help="wipe --out first (devices start unprovisioned)")
     parser.add_argument("--no-mep-device", action="store_true", help="run the meter alone")
+    parser.add_argument("--display-port", type=int, default=0, help="the display page's port (0: a free one)")
+    parser.add_argument("--tariff-every", type=float, default=20,
+                        help="the utility changes the tariff every S wall seconds (0: never)")
     args = parser.parse_args(argv)
     if args.speed < 1:
         parser.error("--speed must be at least 1")

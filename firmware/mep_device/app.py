@@ -21,8 +21,15 @@ class MEPDevice:
     def build(self):
         report_ms = self.cfg["report"]["interval_s"] * 1000
         self.supervisor.add("status", self.status_task, self.hw.clock.real_ms(report_ms) * 2 + _STALL_MARGIN_MS)
+        self.link = self.build_mep(self.supervisor)
         self.log.info("MEP device on %s", self.hw.name)
         return self.supervisor
+
+    def build_mep(self, sup):
+        """The link master and the example applications (display, thermostat)."""
+        from mep_device.apps import build_apps
+
+        return build_apps(self, sup, _STALL_MARGIN_MS)
 
     async def status_task(self, progress):
         clock = self.hw.clock
@@ -30,7 +37,11 @@ class MEPDevice:
         while True:
             await clock.sleep_ms(interval_ms)
             now_s = clock.time_s()
-            status.emit("device", {"t": now_s, "uptime_s": now_s - self.started_s, "tasks": self.supervisor.status()})
+            fields = {"t": now_s, "uptime_s": now_s - self.started_s, "tasks": self.supervisor.status()}
+            if self.link is not None:
+                fields["mep"] = self.link.client.counters()
+                fields["mep"]["polls"] = self.link.polls
+            status.emit("device", fields)
             progress()
 
 
