@@ -18,6 +18,6 @@ class ResponseError(MEPError):
     """The meter answered with a response code other than OK."""
 
     def __init__(self, code, table=None):
-        MEPError.__init__(self, "meter answered 0x%02x%s" % (code, "" if table is None else " for table 0x%04x" % table))
+        super().__init__("meter answered 0x%02x%s" % (code, "" if table is None else " for table 0x%04x" % table))
         self.code = code
         self.table = table
