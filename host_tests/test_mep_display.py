@@ -1,0 +1,96 @@
+# test: cpython-only
+# The in-home display page in headless Chromium (Debian's chromium, driven by
+# Playwright): the simulation runs the meter and the MEP device; the page loads, shows
+# what the meter reports, and updates in place when the tariff changes and a message
+# arrives.
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import support
+
+sys.path.insert(0, os.path.join(support.REPO, "tools"))
+import mep_sim  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+def _state(url):
+    with urllib.request.urlopen(url + "api/state", timeout=2) as r:
+        return json.loads(r.read())
+
+
+def _read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_display_page_shows_meter_values_and_updates_without_reload():
+    if not os.path.exists(CHROMIUM) or not shutil.which("socat"):
+        support.skip("needs Debian's chromium and socat")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        support.skip("playwright is not installed")
+    out = support.tmpdir("mepdisp")
+    port = mep_sim.free_port()
+    url = "http://127.0.0.1:%d/" % port
+    sim = subprocess.Popen([sys.executable, "tools/sim.py", "--seconds", "90", "--speed", "60", "--out", out,
+                            "--display-port", str(port), "--tariff-every", "0"],
+                           cwd=support.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if _state(url)["link"] == "up":
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "display page never came up"
+            time.sleep(0.3)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_function("document.getElementById('link').textContent === 'up'"
+                                   " && document.getElementById('power').textContent !== '-'", timeout=15000)
+            assert page.text_content("#meter_id") == "12345678"
+            shown_import = int(page.text_content("#import"))
+            shown_volts = float(page.text_content("#voltage"))
+            assert 200 < shown_volts < 260
+            assert page.text_content("#tariff").startswith("day")
+            page.evaluate("window.notReloaded = 1")
+            # What the meter reported around the same time (its own readings).
+            time.sleep(1)
+            readings = _read_jsonl(os.path.join(out, "readings.jsonl"))
+            imports = [r["import_wh"] for r in readings]
+            assert min(imports) <= shown_import <= max(imports), (shown_import, imports)
+            first_power = page.text_content("#power")
+            # The utility changes the tariff and sends a message: the page follows in place.
+            mep_sim.write_inbox(os.path.join(out, mep_sim.INBOX), {"tariff": 2})
+            mep_sim.write_inbox(os.path.join(out, mep_sim.INBOX),
+                                {"nonurgent": [{"app": 1, "text": "Peak hours start now"}]})
+            page.wait_for_function("document.getElementById('tariff').textContent.indexOf('peak') === 0",
+                                   timeout=20000)
+            page.wait_for_function("document.getElementById('messages').textContent.indexOf('Peak hours') >= 0",
+                                   timeout=20000)
+            page.wait_for_function("document.getElementById('power').textContent !== %s" % json.dumps(first_power),
+                                   timeout=20000)
+            assert page.evaluate("window.notReloaded") == 1
+            assert float(page.text_content("#setpoint")) in (18.0, 21.0)  # the thermostat may be asleep
+            browser.close()
+    finally:
+        sim.send_signal(signal.SIGINT)
+        try:
+            sim.wait(20)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+            sim.wait()
+        support.rmtree(out)
