@@ -72,15 +72,18 @@ async def steps(c):
 
 async def bench(c, n):
     await c.read(T.REALTIME)  # resynchronise first
-    sizes = []
-    t0 = rt.ticks_us()
+    times_us = []
+    sizes = (0, 0)
     for _ in range(n):
         sent = c.port.tx_bytes
         got = c.port.rx_bytes
+        t0 = rt.ticks_us()
         await c.read(T.REALTIME)
-        sizes.append((c.port.tx_bytes - sent, c.port.rx_bytes - got))
-    elapsed_us = rt.ticks_diff(rt.ticks_us(), t0)
-    say("bench", reads=n, elapsed_us=elapsed_us, request_bytes=sizes[-1][0], response_bytes=sizes[-1][1])
+        times_us.append(rt.ticks_diff(rt.ticks_us(), t0))
+        sizes = (c.port.tx_bytes - sent, c.port.rx_bytes - got)
+    times_us.sort()
+    say("bench", reads=n, median_us=times_us[n // 2], p95_us=times_us[n * 95 // 100], max_us=times_us[-1],
+        request_bytes=sizes[0], response_bytes=sizes[1], timeouts=c.timeouts)
 
 
 def main():
