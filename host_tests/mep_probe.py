@@ -34,7 +34,11 @@ def say(step, **fields):
 async def steps(c):
     ident = T.decode_ident(await c.read(T.IDENT))
     say("ident", meter_id=ident["meter_id"], resyncs=c.resyncs)
-    values = T.decode_realtime(await c.read(T.REALTIME))
+    for _ in range(40):  # the meter's first measurement period may not have ended yet
+        values = T.decode_realtime(await c.read(T.REALTIME))
+        if values["vrms"] > 0:
+            break
+        await asyncio.sleep(0.25)
     say("realtime", vrms=values["vrms"], import_wh=values["import_wh"])
     say("partial", data=(await c.read(T.IDENT, 4, 4)).hex())
     await c.write(T.OVERRIDES, T.encode_overrides(T.OVERRIDE_SETPOINT, 19.5, 4000000000))

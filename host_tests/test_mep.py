@@ -405,3 +405,16 @@ def test_device_link_master_delivers_and_acknowledges():
         return True
 
     assert _linked(body)
+
+
+def test_device_receiver_tells_a_stray_zero_from_an_alert():
+    keys = LinkKeys(M.KEY)
+    frame = _frame(keys, 3, direction=DOWN)
+    r = Receiver(keys.verify_down)
+    r.feed(b"\x00" + frame)
+    assert r.poll(0)[0] == FRAME and r.garbage_bytes == 1 and r.alerts == 0
+    r.feed(b"\x00\x00" + frame)
+    assert r.poll(0) == (ALERT, None)
+    assert r.poll(0)[0] == FRAME
+    r.feed(b"\x00\x00")
+    assert r.poll(0) == (ALERT, None)

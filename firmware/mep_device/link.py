@@ -23,6 +23,7 @@ class LinkMaster:
         self.urgent_acked = 0
         self.urgent_failed = 0
         self._first = True
+        self._override = None
 
     async def cycle(self):
         """One poll: real-time data, alert status, and whatever the status says is new."""
@@ -51,9 +52,15 @@ class LinkMaster:
         if acked:
             await c.procedure(T.PROC_ACK_ALERT, bytes([acked]))
         if self.overrides is not None:
-            image = self.overrides()
+            image = self._override or self.overrides()
             if image is not None:
-                await c.write(T.OVERRIDES, image)
+                self._override = image  # kept until the meter answers: a lost write is sent again
+                try:
+                    await c.write(T.OVERRIDES, image)
+                except ResponseError:
+                    self._override = None  # refused: sending it again would not help
+                    raise
+                self._override = None
         self._first = False
         self.polls += 1
         s.link = "up"

@@ -108,12 +108,21 @@ class Receiver:
                 return None
             length = self._length_at(0)
             if length == 0:
+                if not self.accept_alert:
+                    self._drop(1)
+                    self.garbage_bytes += 1
+                    continue
+                # 00 00 is the alert, unless the first 00 is a stray byte before a frame.
+                stray = self._stray_zero(n, now_ms)
+                if stray is None:
+                    return None
+                if stray:
+                    self._drop(1)
+                    self.garbage_bytes += 1
+                    continue
                 self._drop(2)
-                if self.accept_alert:
-                    self.alerts += 1
-                    return (ALERT, None)
-                self.garbage_bytes += 2
-                continue
+                self.alerts += 1
+                return (ALERT, None)
             if not self._plausible(length):
                 self._drop(1)
                 self.garbage_bytes += 1
@@ -140,6 +149,19 @@ class Receiver:
             self._since = None
             self.bad += 1
             return (BAD, self._take(length))
+
+    def _stray_zero(self, n, now_ms):
+        """At a head of 00 00: True if a valid frame starts one byte in, False if not (an
+        alert), None to wait for the rest of a frame that may start there."""
+        if n < 3:
+            return False
+        inner = (self._buf[self._start + 1] << 8) | (self._buf[self._start + 2] if n > 2 else 0)
+        if not self._plausible(inner):
+            return False
+        if n < 3 + inner:
+            return False if self._waited(now_ms) else None
+        self._since = None
+        return bool(self.check(self._body_at(1, inner)))
 
     def _waited(self, now_ms):
         """Start or check the timer of the incomplete candidate at the head."""
