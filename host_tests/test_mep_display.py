@@ -84,8 +84,24 @@ def test_display_page_shows_meter_values_and_updates_without_reload():
             page.wait_for_function("document.getElementById('power').textContent !== %s" % json.dumps(first_power),
                                    timeout=20000)
             assert page.evaluate("window.notReloaded") == 1
-            assert float(page.text_content("#setpoint")) in (18.0, 21.0)  # the thermostat may be asleep
+            # The thermostat (asleep part of the time; its tariff change waits in the
+            # dispatcher) follows the tariff: 21 C base, -3 C in the peak tariff.
+            page.wait_for_function("Number(document.getElementById('setpoint').textContent) === 18", timeout=20000)
+            # The customer's override goes back to the meter (ET21).
+            answer = page.evaluate("fetch('/api/override?setpoint_c=22.5&hours=1', {method: 'POST'})"
+                                   ".then(function (r) { return r.json(); })")
+            assert answer["setpoint_c"] == 22.5
+            page.wait_for_function("Number(document.getElementById('setpoint').textContent) === 22.5", timeout=20000)
             browser.close()
+        deadline = time.monotonic() + 20
+        while True:
+            with open(os.path.join(out, "meter.log")) as f:
+                overrides = [json.loads(x) for x in f if x.startswith('{"') and '"mep_override"' in x]
+            if overrides:
+                break
+            assert time.monotonic() < deadline, "the meter never got the override"
+            time.sleep(0.5)
+        assert overrides[-1]["setpoint_c"] == 22.5
     finally:
         sim.send_signal(signal.SIGINT)
         try:

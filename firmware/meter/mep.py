@@ -214,6 +214,8 @@ class MeterMEP:
         self._overrides.write(data)
         self.overrides_image = bytes(data)
         self.event("override", value)
+        value["t"] = self.clock.time_s()
+        status.emit("mep_override", value)  # what the customer asked for, for the utility side
         return T.OK
 
     def ack_urgent(self, params):
