@@ -109,4 +109,21 @@ def test_display_page_shows_meter_values_and_updates_without_reload():
         except subprocess.TimeoutExpired:
             sim.kill()
             sim.wait()
-        support.rmtree(out)
+    _assert_key_in_no_output(out)
+    support.rmtree(out)
+
+
+def _assert_key_in_no_output(out):
+    """The MEP key is in both key stores (sealed) and nowhere else the run left."""
+    from board import board_secret
+    from security.keystore import KeyStore
+
+    data = os.path.join(out, "meter", "data")
+    key = KeyStore(os.path.join(data, "keys"), board_secret(os.path.join(data, "board.secret"))).get("mep")
+    forms = (key, key.hex().encode(), key.hex().upper().encode())
+    for folder, _, files in os.walk(out):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as f:
+                content = f.read()
+            for form in forms:
+                assert form not in content, os.path.join(folder, name)
