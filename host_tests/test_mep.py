@@ -289,7 +289,6 @@ def test_device_resynchronises_after_the_meter_forgets_nothing():
         mep = M.make_meter_mep(root, a)
         c = M.make_client(root, b)
         await M.with_server(mep, lambda: c.read(T.IDENT))
-        support.rmtree(root + "/client-seq") if False else None
         import os
         os.remove(root + "/client-seq")  # the device lost its counter: starts again at 1
         again = M.make_meter_mep(root, a)
@@ -418,3 +417,51 @@ def test_device_receiver_tells_a_stray_zero_from_an_alert():
     assert r.poll(0)[0] == FRAME
     r.feed(b"\x00\x00")
     assert r.poll(0) == (ALERT, None)
+
+
+def test_profile_task_appends_interval_records():
+    import asyncio
+    import clock
+
+    root = support.tmpdir("mep")
+    mep = M.make_meter_mep(root, profile_period_s=60)
+    mep.clock = clock.Clock(speed=600)  # 60 calendar seconds in 0.1 s
+
+    async def main():
+        ticks = []
+        try:
+            await asyncio.wait_for(mep.profile_task(lambda: ticks.append(1)), 0.45)
+        except asyncio.TimeoutError:
+            pass
+        return len(ticks)
+
+    n = support.run(main())
+    records = [T.decode_profile_record(r) for _, r in mep.profile.records()]
+    assert n >= 2 and len(records) == n, (n, len(records))
+    assert records[-1]["import_wh"] == 123456 and records[-1]["end"] > records[0]["end"]
+    support.rmtree(root)
+
+
+def test_link_master_survives_a_silent_meter():
+    import asyncio
+    from mep_device.dispatch import Dispatcher
+    from mep_device.localstore import LocalStore
+    from mep_device.link import LinkMaster
+
+    root = support.tmpdir("mep")
+
+    async def main():
+        a, b = M.port_pair()
+        c = M.make_client(root, b, timeout_ms=30, retries=1, backoff_ms=5)
+        store = LocalStore(root)
+        link = LinkMaster(c, store, Dispatcher(), {"registers_every": 5, "poll_ms": 20}, M.Log())
+        progress = []
+        try:
+            await asyncio.wait_for(link.task(lambda: progress.append(1)), 0.5)
+        except asyncio.TimeoutError:
+            pass
+        return link.errors, len(progress), store.link
+
+    errors, progress, state = support.run(main())
+    assert errors >= 2 and progress == errors and state == "down"
+    support.rmtree(root)
