@@ -8,14 +8,9 @@
 
 import config
 import log
-import store
 
 APPS = ("meter", "mep_device")
 EXIT_BAD_CONFIG = 2
-
-# The system log: 4 segments of 4 KiB, oldest entries rotated out first.
-SYSLOG_SEGMENT_BYTES = 4096
-SYSLOG_SEGMENTS = 4
 
 
 def app_module(name):
@@ -60,9 +55,15 @@ def boot(board, config_path):
 
 
 def open_log(hw, cfg):
-    """The application's logger: console lines (JSON for the simulation) and the system log ring."""
+    """The application's logger: console lines (JSON for the simulation) and, from warnings
+    up, the device's system log. The device logs (security/logs.py: system, consumer,
+    calibration) are opened here once and kept as `.logs`, so each has one writer."""
+    from security.logs import Logs, SystemLogSink
+
     console_format = cfg["board"].get("console", "text")
     sinks = [log.JsonSink() if console_format == "json" else log.ConsoleSink()]
-    ring = store.Ring(hw.storage_root + "/syslog", SYSLOG_SEGMENT_BYTES, SYSLOG_SEGMENTS)
-    sinks.append(log.RingSink(ring))
-    return log.Log(sinks, log.level_from_name(cfg["log_level"]), clock=hw.clock)
+    logs = Logs(hw.storage_root, hw.clock)
+    sinks.append(SystemLogSink(logs))
+    app_log = log.Log(sinks, log.level_from_name(cfg["log_level"]), clock=hw.clock)
+    app_log.logs = logs
+    return app_log

@@ -39,6 +39,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import provision  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mep_sim  # noqa: E402  (the MEP link, key, display port and utility side)
 HOST_MAIN = os.path.join(REPO, "boards", "host", "main.py")
 
 # Exit codes of the host board (boards/host/board.py): a reset asked for by the firmware,
@@ -454,6 +456,7 @@ class LiveView:
         self.mbus = {}  # wired M-Bus device name -> its last read
         self.mbus_reads = 0
         self.mbus_events = 0
+        self.mep = {}
 
     def on_status(self, source, fields):
         kind = fields.get("kind")
@@ -464,6 +467,10 @@ class LiveView:
             self.outputs.readings.flush()
         elif kind == "device":
             self.device = fields
+        elif kind in ("display", "thermostat", "urgent", "mep_urgent_ack", "display_message", "mep"):
+            self.mep[kind] = fields
+            if kind != "display" and kind != "mep":
+                self.outputs.event(source, fields)
         elif kind == "tasks":
             self.tasks[source] = fields.get("tasks", {})
         elif kind in ("mbus_read", "mbus_event", "mbus_discovery"):
@@ -519,7 +526,7 @@ class LiveView:
             shown.append("      Q %.1f var  S %.1f VA  Q1..Q4 %s varh  tariff %s" % (
                 r["q_var"], r.get("s_va", 0.0), "/".join(str(r.get("q%d_varh" % k, 0)) for k in range(1, 5)),
                 r.get("tariff", 0)))
-        return shown + [device, self.mbus_line()] + ["  ! " + e for e in self.events]
+        return shown + [device, self.mbus_line()] + mep_lines(self.mep) + ["  ! " + e for e in self.events]
 
     def draw(self, elapsed_s):
         lines = self.lines(elapsed_s)
@@ -529,7 +536,23 @@ class LiveView:
             sys.stdout.write("".join("\x1b[2K" + line[:160] + "\n" for line in lines))
             self.lines_drawn = len(lines)
         else:
-            print(" | ".join(lines[:3]), flush=True)
+            print(" | ".join(lines[:3] + mep_lines(self.mep)[:2]), flush=True)
+
+
+def mep_lines(seen):
+    """The MEP device's view: what its display and thermostat last said."""
+    lines = []
+    d = seen.get("display")
+    if d:
+        lines.append("display  link %s  %s W  today %s Wh  tariff %s  messages %s  M-Bus %s" % (
+            d.get("link"), d.get("p_w"), d.get("today_wh"), d.get("tariff"), d.get("messages"), d.get("mbus_meters")))
+    t = seen.get("thermostat")
+    if t:
+        lines.append("thermostat  set point %s C  (tariff %s, %s)" % (t.get("setpoint_c"), t.get("tariff"), t.get("why")))
+    m = seen.get("display_message")
+    if m:
+        lines.append("message  %s" % m.get("text"))
+    return lines
 
 
 def iso(epoch_s):
@@ -565,7 +588,10 @@ def meter_config(args, storage_dir, air_port, mbus_path, mep_path):
         "meter_id": METER_ID,
         "log_level": "info",
         "watchdog_ms": 8000,
-        "metrology": {"period_ms": 1000, "checkpoint_s": 300},
+        # Three tariffs (day, night, peak as the MEP names them): night 22:00-06:00,
+        # peak 17:00-20:00, day otherwise; the utility demo also switches them by command.
+        "metrology": {"period_ms": 1000, "checkpoint_s": 300, "tariffs": 3,
+                      "tou": [[0, 1], [360, 0], [1020, 2], [1200, 0], [1320, 1]]},
         "report": {"interval_s": max(1, int(args.speed))},
         "board": {
             "speed": args.speed,
@@ -577,6 +603,7 @@ def meter_config(args, storage_dir, air_port, mbus_path, mep_path):
             "unique_id": METER_ID,
         },
         "mbus": mbus_config(),
+        "mep": mep_sim.meter_section(os.path.abspath(args.out), args.speed),
     }
 
 
@@ -630,8 +657,8 @@ class MBusSlaves:
             await proc.wait()
 
 
-def mep_device_config(args, storage_dir, mep_path):
-    return {
+def mep_device_config(args, storage_dir, mep_path, http_port=None):
+    return dict(mep_sim.device_sections(http_port, args.speed), **{
         "app": "mep_device",
         "log_level": "info",
         "watchdog_ms": 8000,
@@ -645,7 +672,7 @@ def mep_device_config(args, storage_dir, mep_path):
             "mep_uart": "pty:" + mep_path,
             "unique_id": "87654321",
         },
-    }
+    })
 
 
 def free_port():
@@ -700,8 +727,9 @@ async def simulate(args):
     headend = SimHeadEnd(outputs, os.path.join(args.out, "headend-keys.json"))
     air = AirHub(outputs, headend)
     await air.start()
-    mep_link = PtyLink("mep")
+    mep_link = mep_sim.make_link(os.path.abspath(args.out), PtyLink, _detach_child)
     mep_link.start(loop)
+    http_port = args.display_port or mep_sim.free_port()
     mbus = PtyPort("mbus")
     slaves = None
     if args.no_mbus_slaves:
@@ -718,9 +746,12 @@ async def simulate(args):
     if not args.no_mep_device:
         devices.append(Device(
             "mep_device", micropython, args.heap,
-            mep_device_config(args, os.path.join(args.out, "mep_device", "data"), mep_link.b_path),
+            mep_device_config(args, os.path.join(args.out, "mep_device", "data"), mep_link.b_path, http_port),
             outputs, view.on_status,
         ))
+        print("sim: in-home display at http://127.0.0.1:%d/" % http_port, flush=True)
+    utility = mep_sim.UtilityDemo(os.path.join(os.path.abspath(args.out), mep_sim.INBOX), args.tariff_every)
+    utility_run = asyncio.create_task(utility.run())
     runs = [asyncio.create_task(d.run()) for d in devices]
 
     stop = asyncio.Event()
@@ -748,6 +779,7 @@ async def simulate(args):
         await d.stop()
     if slaves is not None:
         await slaves.stop()
+    utility_run.cancel()
     for run in runs:
         run.cancel()
     await asyncio.gather(*runs, return_exceptions=True)
@@ -796,6 +828,9 @@ def parse_args(argv=None):
                         help="healthy seconds before an updated meter confirms its new version (default 10)")
     parser.add_argument("--ota-anchor", metavar="FILE",
                         help="OTA trust anchor to provision (65 bytes; default: OUT/ota-signing.pem's, made once)")
+    parser.add_argument("--display-port", type=int, default=0, help="the display page's port (0: a free one)")
+    parser.add_argument("--tariff-every", type=float, default=20,
+                        help="the utility changes the tariff every S wall seconds (0: never)")
     args = parser.parse_args(argv)
     if args.speed < 1:
         parser.error("--speed must be at least 1")

@@ -30,8 +30,15 @@ class MEPDevice:
 
             self.ota = OtaService(self.hw, self.cfg, self.supervisor, self.log_root)
             self.supervisor.add("ota", self.ota.task, 2000 + _STALL_MARGIN_MS)
+        self.link = self.build_mep(self.supervisor)
         self.log.info("MEP device on %s", self.hw.name)
         return self.supervisor
+
+    def build_mep(self, sup):
+        """The link master and the example applications (display, thermostat)."""
+        from mep_device.apps import build_apps
+
+        return build_apps(self, sup, _STALL_MARGIN_MS)
 
     async def status_task(self, progress):
         clock = self.hw.clock
@@ -39,7 +46,11 @@ class MEPDevice:
         while True:
             await clock.sleep_ms(interval_ms)
             now_s = clock.time_s()
-            status.emit("device", {"t": now_s, "uptime_s": now_s - self.started_s, "tasks": self.supervisor.status()})
+            fields = {"t": now_s, "uptime_s": now_s - self.started_s, "tasks": self.supervisor.status()}
+            if self.link is not None:
+                fields["mep"] = self.link.client.counters()
+                fields["mep"]["polls"] = self.link.polls
+            status.emit("device", fields)
             progress()
 
 

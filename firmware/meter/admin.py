@@ -33,14 +33,14 @@ def split_address(text):
 
 
 class Admin:
-    def __init__(self, hw, cfg, log, status=None):
+    def __init__(self, hw, cfg, log, status=None, logs=None):
         self.hw = hw
         self.cfg = cfg
         self.log = log.tagged("admin")
         self.settings = cfg.get("admin") or DEFAULTS
-        self.logs = Logs(hw.storage_root, hw.clock)
+        self.logs = logs if logs is not None else Logs(hw.storage_root, hw.clock)
         app_log = getattr(log, "log", log)  # the Log behind a tagged Logger
-        if hasattr(app_log, "sinks"):
+        if hasattr(app_log, "sinks") and not [s for s in app_log.sinks if isinstance(s, SystemLogSink)]:
             app_log.sinks.append(SystemLogSink(self.logs))  # warnings and errors into the system log
         self.commands = None
         self.woken = False

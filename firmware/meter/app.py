@@ -16,6 +16,7 @@ from meter.metrology import Metrology
 from meter.registers import EnergyRegisters
 from metrology.tariff import TariffSchedule
 from metrology.calibration import CalibrationStore
+from security.logs import Logs
 from metrology.pulse import PinPulser
 from meter.lmn import Transmitter
 from ota.settings import service_needed
@@ -38,7 +39,9 @@ class Meter:
             self.log.error("metrology.tou: %s; no time-of-use schedule", exc)
             schedule = TariffSchedule((), m["tariffs"])
         self.registers = EnergyRegisters(hw.storage_root, m["tariffs"], schedule, hw.clock)
-        self.calibration = CalibrationStore(hw.storage_root)
+        # The device logs (system, consumer, calibration): one writer each, shared by the tasks.
+        self.logs = getattr(log, "logs", None) or Logs(hw.storage_root, hw.clock)
+        self.calibration = CalibrationStore(hw.storage_root, self.logs.calibration)
         if self.calibration.damaged:
             self.log.error("stored calibration unreadable: default constants in use")
         self.periods = 0
@@ -96,7 +99,7 @@ class Meter:
             sup.add("mbus", self.mbus.task, self.mbus.stall_ms() + _STALL_MARGIN_MS)
         from meter.admin import Admin  # imported after the hardware: its 16 KiB tables find room first
 
-        self.admin = Admin(self.hw, self.cfg, self.log)
+        self.admin = Admin(self.hw, self.cfg, self.log, logs=self.logs)
         self.admin.boot_records()
         sup.add("admin", self.admin.task, _STALL_MARGIN_MS * 2)
         # Updates: serves the update port, confirms a trial version once the others are healthy
@@ -104,8 +107,9 @@ class Meter:
         if service_needed(self.hw.storage_root, self.cfg["ota"]):
             from ota.health import OtaService
 
-            self.ota = OtaService(self.hw, self.cfg, sup, self.log_root)
+            self.ota = OtaService(self.hw, self.cfg, sup, self.log_root, system_log=self.logs.system)
             sup.add("ota", self.ota.task, 2000 + _STALL_MARGIN_MS)
+        self.mep = self.build_mep(sup)
         self.log.info(
             "meter %s on %s: registers %d/%d Wh",
             self.cfg["meter_id"],
@@ -114,6 +118,31 @@ class Meter:
             self.registers.export_wh,
         )
         return sup
+
+    def build_mep(self, sup):
+        """The MEP port's tasks (firmware/meter/mep.py), if enabled, wired and keyed."""
+        cfg = self.cfg["mep"]
+        if not cfg["enabled"] or self.hw.mep_uart is None:
+            return None
+        from meter.mep import MeterMEP
+        from security.keystore import open_board_keys
+
+        try:
+            key = open_board_keys(self.hw).get("mep")
+            mbus = None
+            if self.mbus is not None:
+                from meter.mep_mbus import MBusTables
+
+                mbus = MBusTables(self.mbus, self.log.tagged("mep"))
+            mep = MeterMEP(self, cfg, key, self.log.tagged("mep"), mbus=mbus)
+        except Exception as exc:  # no key provisioned, or a damaged store: the meter runs on without
+            self.log.error("MEP port not started: %s", exc)
+            return None
+        sup.add("mep", mep.serve_task, _STALL_MARGIN_MS)
+        sup.add("mep_profile", mep.profile_task, self.hw.clock.real_ms(cfg["profile_period_s"] * 1000) * 2
+                + _STALL_MARGIN_MS)
+        sup.add("mep_inbox", mep.inbox_task, _STALL_MARGIN_MS)
+        return mep
 
     async def metrology_task(self, progress):
         samples = self.hw.samples

@@ -8,8 +8,9 @@
 # Storage: <root>/calibration, an AtomicRecord (length + CRC-32 framed, replaced
 # atomically) holding {"v_gain", "i_gain", "phase_deg", "version"}.
 #
-# The calibration log: <root>/log/calibration, a store.Ring of one JSON object per
-# record {"version", "t", "source", "old", "new"}. It must never lose an entry, so it
+# The calibration log: the device's calibration log (security/logs.py, <root>/log/
+# calibration), records {"t", "kind": "calibration", "version", "source", "old", "new"}.
+# It must never lose an entry, so it
 # never rotates: with LOG_SEGMENTS segments of LOG_SEGMENT_BYTES (256 KiB, about 1500
 # entries of ~170 bytes) an append that would need one more segment is refused with
 # CalibrationError (counted in `refused`), and so is the calibration change itself.
@@ -17,15 +18,12 @@
 # a power cut in between leaves an entry for a change that did not happen (the entry
 # names the new values, so an audit sees it), never a change without an entry.
 
-import os
-import json
 import math
-from store import AtomicRecord, Ring, StoreError
+from store import AtomicRecord, StoreError
 from metrology.maths import Calibration
 
 LOG_SEGMENT_BYTES = 4096
 LOG_SEGMENTS = 64
-_RECORD_OVERHEAD = 11  # a ring record's framing (store/ring.py)
 _LIMITS = {"v_gain": (0.5, 2.0), "i_gain": (0.5, 2.0), "phase_deg": (-20.0, 20.0)}
 
 
@@ -86,37 +84,48 @@ def solve(readings, current, ref_v, ref_i, ref_pf=None, ref_p_w=None):
 
 
 class CalibrationLog:
-    def __init__(self, root):
-        self.folder = root + "/log/calibration"
-        self.ring = Ring(self.folder, LOG_SEGMENT_BYTES, LOG_SEGMENTS)
+    """The calibration log of security/logs.py (one writer per device: the meter passes its
+    own; a tool on a stored folder opens it alone). Nothing is ever rotated out of it."""
+
+    def __init__(self, root, device_log=None):
+        if device_log is None:
+            from security.logs import DeviceLog
+
+            device_log = DeviceLog(root + "/log/calibration", "calibration", None, LOG_SEGMENT_BYTES, LOG_SEGMENTS,
+                                   keep_all=True)
+        self.device_log = device_log
         self.refused = 0
 
-    def _would_rotate(self, length):
-        segments = [n for n in os.listdir(self.folder) if n.endswith(".seg")]
-        if len(segments) < LOG_SEGMENTS:
-            return False
-        newest = self.folder + "/" + max(segments)
-        return os.stat(newest)[6] + _RECORD_OVERHEAD + length > LOG_SEGMENT_BYTES
-
     def append(self, entry):
-        data = json.dumps(entry).encode()
-        if self._would_rotate(len(data)):
+        from security.logs import LogError
+
+        fields = dict(entry)
+        kind = fields.pop("kind", "calibration")
+        t_s = fields.pop("t", None)
+        try:
+            return self.device_log.append(kind, fields, t_s)
+        except LogError as exc:
             self.refused += 1
-            raise CalibrationError("calibration log full: change refused (%d refused)" % self.refused)
-        return self.ring.append(data)
+            raise CalibrationError("calibration log: %s; change refused (%d refused)" % (exc, self.refused))
 
     def entries(self):
         out = []
-        for _seq, payload in self.ring.records():
-            out.append(json.loads(payload))
-        return out
+        after = 0
+        while True:
+            page = self.device_log.records(after, 32)
+            if not page:
+                return out
+            for seq, record in page:
+                out.append(record)
+                after = seq
 
 
 class CalibrationStore:
     """The constants (checksummed, atomic) and the log of their changes."""
 
-    def __init__(self, root):
+    def __init__(self, root, device_log=None):
         self.root = root
+        self._device_log = device_log  # the meter's calibration log (security.logs.Logs)
         self.record = AtomicRecord(root + "/calibration")
         self._log = None  # opened on first use: a meter that is not calibrated keeps the heap
         self.version = 0
@@ -142,7 +151,7 @@ class CalibrationStore:
     @property
     def log(self):
         if self._log is None:
-            self._log = CalibrationLog(self.root)
+            self._log = CalibrationLog(self.root, self._device_log)
         return self._log
 
     def change(self, new, source, t_s):

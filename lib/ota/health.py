@@ -35,8 +35,9 @@ def _confirm_image():
 
 
 class OtaService:
-    def __init__(self, hw, cfg, supervisor, log, name="ota"):
+    def __init__(self, hw, cfg, supervisor, log, name="ota", system_log=None):
         self.hw = hw
+        self.system_log = system_log  # the app's (security.logs), so the log has one writer
         self.root = hw.storage_root
         self.cfg = cfg["ota"]
         self.supervisor = supervisor
@@ -53,6 +54,7 @@ class OtaService:
 
             self._receiver = Receiver(self.root, self.hw.name, self.hw.clock, self.cfg["max_boots"])
             self._receiver.notify = self._notify
+            self._receiver.system_log = self.system_log
         return self._receiver
 
     def _notify(self, fields):
@@ -62,7 +64,7 @@ class OtaService:
             self.log.info("update %s: version %s", fields["event"], fields.get("version"))
 
     def event(self, fields):
-        slots.log_event(self.root, self.hw.clock.time_s(), fields)
+        slots.log_event(self.root, self.hw.clock.time_s(), fields, self.system_log)
 
     def report_boot(self):
         """Log the boot selector's note (a revert) once, then clear it."""

@@ -61,6 +61,7 @@ def hash_file(path, buf):
 
 class Receiver:
     def __init__(self, root, board_name, clock=None, max_boots=slots.DEFAULT_MAX_BOOTS):
+        self.system_log = None  # the app's system log, when it runs in one (OtaService sets it)
         self.root = root
         self.board_name = board_name
         self.clock = clock
@@ -89,7 +90,7 @@ class Receiver:
         return self.clock.time_s() if self.clock is not None else 0
 
     def log(self, fields):
-        slots.log_event(self.root, self._now(), fields)
+        slots.log_event(self.root, self._now(), fields, self.system_log)
         if self.notify is not None:
             self.notify(fields)
 

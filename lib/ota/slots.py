@@ -116,16 +116,22 @@ SYSLOG_SEGMENT_BYTES = 4096
 SYSLOG_SEGMENTS = 4
 
 
-def log_event(root, t, fields):
+def log_event(root, t, fields, system_log=None):
     """Append {"t", "kind": "ota", **fields} to the system log; never raises (a full or
-    failing log must not stop an update or a revert)."""
-    import json
-    from store.ring import Ring
-
-    record = {"t": t, "kind": "ota"}
-    record.update(fields)
+    failing log must not stop an update or a revert). system_log: the running app's
+    (security.logs.DeviceLog; one writer per log); without it (the boot selector, before
+    the app) the log is opened for this one record."""
     try:
-        Ring(root + "/log/system", SYSLOG_SEGMENT_BYTES, SYSLOG_SEGMENTS).append(json.dumps(record).encode())
+        if system_log is None:
+            from security.logs import DeviceLog
+
+            system_log = DeviceLog(root + "/log/system", "system", None, SYSLOG_SEGMENT_BYTES, SYSLOG_SEGMENTS)
+            try:
+                system_log.append("ota", fields, t)
+            finally:
+                system_log.close()
+        else:
+            system_log.append("ota", fields, t)
     except Exception:
         return False
     return True

@@ -28,7 +28,7 @@ LOG_IDS = {1: SYSTEM, 2: CONSUMER, 3: CALIBRATION}
 SIZES = {
     SYSTEM: (4096, 4, False),
     CONSUMER: (4096, 4, False),
-    CALIBRATION: (4096, 16, True),
+    CALIBRATION: (4096, 64, True),  # 256 KiB: about 1500 changes, never rotated
 }
 MAX_RECORDS_PER_READ = 32
 
@@ -80,9 +80,10 @@ class DeviceLog:
 
         return rt.time_s()
 
-    def append(self, kind, fields=None):
-        """Append {"t", "kind", **fields}; returns its seq once it is on flash."""
-        record = {"t": self._now_s(), "kind": kind}
+    def append(self, kind, fields=None, t_s=None):
+        """Append {"t", "kind", **fields}; returns its seq once it is on flash.
+        t_s: the record's calendar time when the caller has it (default: now)."""
+        record = {"t": self._now_s() if t_s is None else t_s, "kind": kind}
         if fields:
             for key in fields:
                 if key not in record:
