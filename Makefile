@@ -27,7 +27,7 @@ test: setup
 	exit $$status
 
 test-cpython: setup
-	timeout 2400 $(PY) -m pytest host_tests -q -p no:cacheprovider
+	timeout 2400 $(PY) -m pytest host_tests -q -p no:cacheprovider --timeout 600
 
 test-micropython: setup
 	timeout 1200 $(PY) host_tests/run_upy_each.py --heap $(UPY_HEAP)
