@@ -388,3 +388,29 @@ def test_protocol_over_tcp():
     assert run(main()) == "SWITCHED 2.0" and switched == ["2.0"]
     assert slots.read_state(root)["version"] == "2.0"
     rmtree(root)
+
+
+def test_protocol_refuses_when_the_heap_is_short():
+    # A MemoryError while serving a request is answered, not left to kill the connection.
+    import asyncio
+    from ota.server import serve_stream, NO_MEMORY
+
+    class ShortOfMemory:
+        def status(self):
+            raise MemoryError
+
+    port = _free_port()
+
+    async def main():
+        server = await asyncio.start_server(lambda r, w: serve_stream(r, w, ShortOfMemory()), "127.0.0.1", port)
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"STATUS\n")
+            await writer.drain()
+            reply = (await reader.readline()).decode().strip()
+            writer.close()
+            return reply
+        finally:
+            server.close()
+
+    assert run(main()).startswith("REFUSED " + NO_MEMORY)

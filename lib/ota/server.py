@@ -10,9 +10,13 @@
 # The bundle id is the sender's name for the bundle (tools/flash.py uses its SHA-256): only
 # a resume compares it. Nothing in it is trusted: the manifest signature decides.
 
+import gc
 import json
 from micropython import const
 from ota.bundle import Refused, BAD_FORMAT, STORAGE
+
+# The heap was short for a request: the download stays resumable from its last chunk.
+NO_MEMORY = "no-memory"
 
 CHUNK_MAX = const(4096)
 _LINE_MAX = const(160)
@@ -72,6 +76,9 @@ async def serve_stream(reader, writer, receiver, on_switched=None):
                 await _reply(writer, "REFUSED %s %s" % (STORAGE, exc))
             except ValueError:  # a number or the line's UTF-8
                 await _reply(writer, "REFUSED %s bad request" % BAD_FORMAT)
+            except MemoryError:
+                gc.collect()
+                await _reply(writer, "REFUSED %s the device is short of memory; resume later" % NO_MEMORY)
     finally:
         writer.close()
         try:
