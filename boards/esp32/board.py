@@ -30,8 +30,7 @@ from hardware import Hardware, wants_samples
 from config import Int, Float, Str, Bool, Optional
 from micropython import const
 from drivers.ads131m02 import ADS131M02
-from drivers.cc1101 import CC1101
-from drivers.wmbus_radio import CC1101WMBus
+from drivers.wmbus_radio import open_cc1101
 from drivers.uartstream import open_uart
 from security import boardsecret
 
@@ -144,14 +143,8 @@ def make_radio(board, lmn=None):
         return None
     spi = SPI(RADIO_SPI_ID, baudrate=RADIO_SPI_HZ, polarity=0, phase=0,
               sck=Pin(RADIO_SCK_PIN), mosi=Pin(RADIO_MOSI_PIN), miso=Pin(RADIO_MISO_PIN))
-    radio = CC1101(spi, Pin(RADIO_CS_PIN, Pin.OUT, value=1), Pin(RADIO_GDO0_PIN, Pin.IN))
-    if not radio.bring_up():
-        print("board: no CC1101 answering on VSPI; radio = None")
-        return None
-    # The LMN transmitter sends wireless M-Bus in the mode and frame format of its config.
-    lmn = lmn or {}
-    return CC1101WMBus(radio, lmn.get("radio_mode", "T1"), lmn.get("format", "A"),
-                       gdo2=Pin(RADIO_GDO2_PIN, Pin.IN), gdo2_falling=Pin.IRQ_FALLING)
+    return open_cc1101(spi, Pin(RADIO_CS_PIN, Pin.OUT, value=1), Pin(RADIO_GDO0_PIN, Pin.IN),
+                       Pin(RADIO_GDO2_PIN, Pin.IN), Pin.IRQ_FALLING, lmn, "VSPI")
 
 
 def make_uart(uart_id, baudrate, parity, tx_pin, rx_pin):

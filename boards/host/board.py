@@ -33,10 +33,10 @@
 # Exit codes, for the simulation that restarts the process: reset() exits 75, a
 # watchdog that was not fed in time 76 (softwdt.py).
 
-import os
 import sys
 import clock
 from hardware import Hardware, wants_samples
+from security import boardsecret
 from store.fs import make_dirs
 from config import ConfigError, Section, Int, Float, Str, Bool, List, Optional
 from micropython import const
@@ -153,22 +153,9 @@ def storage_root(path):
 
 
 def board_secret(path):
-    """The host board's secret: a file standing in for a chip's secure storage.
-
-    Made from the OS's random source on first boot, as a factory would fuse it.
-    """
-    try:
-        with open(path, "rb") as f:
-            secret = f.read()
-        if len(secret) == 16:
-            return secret
-    except OSError:
-        pass
-    secret = os.urandom(16)
-    with open(path + ".new", "wb") as f:
-        f.write(secret)
-    os.rename(path + ".new", path)
-    return secret
+    """The host board's secret: a file standing in for a chip's secure storage, made from
+    the OS's random source on first boot, as a factory would fuse it."""
+    return boardsecret.stored_in_file(path)
 
 
 def make_samples(board, cal_clock):

@@ -16,6 +16,18 @@ from wmbus import frame
 _MAX_AIR_BYTES = const(290)  # format A with L = 255
 
 
+def open_cc1101(spi, cs, gdo0, gdo2, irq_falling, lmn, where):
+    """The board's CC1101 as the LMN's radio, in the mode and frame format of the lmn
+    config section; None (and a line saying so) if no chip answers on that bus."""
+    chip = cc1101.CC1101(spi, cs, gdo0)
+    if not chip.bring_up():
+        print("board: no CC1101 answering on %s; radio = None" % where)
+        return None
+    lmn = lmn or {}
+    return CC1101WMBus(chip, lmn.get("radio_mode", "T1"), lmn.get("format", "A"), gdo2=gdo2,
+                       gdo2_falling=irq_falling)
+
+
 class CC1101WMBus:
     max_frame_len = _MAX_AIR_BYTES
 

@@ -35,17 +35,23 @@ def from_nvs(nvs, unique_id):
     return mix(buf, unique_id)
 
 
-def from_file(path, unique_id):
-    """RP2040: the random part in a file on the board's flash, made on first use."""
+def stored_in_file(path):
+    """The random part kept in a file, made on first use from the OS's random source
+    (written beside and renamed, so a torn write leaves no short secret)."""
     try:
         with open(path, "rb") as f:
             stored = f.read()
         if len(stored) == SECRET_BYTES:
-            return mix(stored, unique_id)
+            return stored
     except OSError:
         pass
     stored = os.urandom(SECRET_BYTES)
     with open(path + ".new", "wb") as f:
         f.write(stored)
     os.rename(path + ".new", path)
-    return mix(stored, unique_id)
+    return stored
+
+
+def from_file(path, unique_id):
+    """RP2040: the random part in a file on the board's flash, mixed with the chip id."""
+    return mix(stored_in_file(path), unique_id)
