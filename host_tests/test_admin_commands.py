@@ -9,8 +9,8 @@ from security import commands as C
 from secfix import Device, HeadEnd, provisioned, T0
 
 
-def _system(device, kind=None):
-    found = [r for _, r in device.logs.system.records(0, 32)]
+def _system(device, kind=None, log="system"):
+    found = [r for _, r in device.logs.get(log).records(0, 32)]
     return [r for r in found if kind is None or r["kind"] == kind]
 
 
@@ -41,7 +41,8 @@ def test_status_needs_a_valid_mac_and_a_fresh_counter():
             + device.commands.rejected.get("unknown_command", 0) + device.commands.rejected.get("unknown_key", 0) \
             + device.commands.rejected.get("not_permitted", 0) + device.commands.rejected.get("no_key", 0) \
             + device.commands.rejected.get("utility_disabled", 0) == len(frame)
-        assert _system(device, "rejected")
+        # Anyone can send these: the untrusted log's, never the system log's.
+        assert _system(device, "rejected", "untrusted") and not _system(device, "rejected")
         device.close()
         # The counter survives a restart.
         again = Device(d)
@@ -248,16 +249,44 @@ def test_a_flood_of_rejections_is_counted_but_logged_within_a_budget():
     d = tmpdir("adm")
     try:
         device, head = provisioned(d)
-        before = device.logs.system.last_seq
+        system_before = device.logs.system.last_seq
         for _ in range(C.REJECTIONS_LOGGED_PER_MINUTE + 30):
             device.commands.handle(b"\x01" * 40)
         assert device.commands.rejected["malformed"] == C.REJECTIONS_LOGGED_PER_MINUTE + 30
-        logged = device.logs.system.last_seq - before
-        assert logged <= C.REJECTIONS_LOGGED_PER_MINUTE
+        untrusted = device.logs.untrusted
+        assert untrusted.last_seq == C.REJECTIONS_LOGGED_PER_MINUTE, "the budget, then nothing"
         device.clock.set_time_s(device.clock.time_s() + 120)  # the next minute
         device.commands.handle(b"\x01" * 40)
-        kinds = [r["kind"] for _, r in device.logs.system.records(device.logs.system.last_seq - 2, 2)]
-        assert kinds == ["rejected_suppressed", "rejected"]
+        records = [r for _, r in untrusted.records(untrusted.last_seq - 2, 2)]
+        assert [r["kind"] for r in records] == ["suppressed", "rejected"]
+        assert records[0]["count"] == 30 and records[0]["what"] == {"malformed": 30}, records[0]
+        assert device.logs.system.last_seq == system_before, "a flood writes nothing to the system log"
+        device.close()
+    finally:
+        rmtree(d)
+
+
+def test_an_hour_of_flood_never_rotates_a_security_record_out():
+    # Issue 12 item 3: at 20 records a minute an endless flood would still rotate a shared
+    # log within minutes; the system log takes none of it.
+    d = tmpdir("adm")
+    try:
+        device, head = provisioned(d)
+        frame, counter = head.command(K.ADMIN, C.SET_TIME, T0 + 5)
+        assert head.answer(K.ADMIN, device.commands.handle(frame), counter)[0] == C.OK
+        security = [r["kind"] for r in _system(device)]
+        assert security == ["provisioned", "time_set"], security
+        replayed = frame  # a captured genuine command, replayed: authentic but not fresh
+        for minute in range(60):
+            device.clock.set_time_s(T0 + 60 * (minute + 1))
+            for i in range(50):
+                device.commands.handle(replayed if i % 5 == 0 else os.urandom(40))
+        assert [r["kind"] for r in _system(device)] == security, "the system log holds what it held"
+        per_minute = {}
+        for _, r in device.logs.untrusted.records(device.logs.untrusted.last_seq - 32, 32):
+            if r["kind"] == "rejected":
+                per_minute[r["t"] // 60] = per_minute.get(r["t"] // 60, 0) + 1
+        assert max(per_minute.values()) <= C.REJECTIONS_LOGGED_PER_MINUTE, per_minute
         device.close()
     finally:
         rmtree(d)

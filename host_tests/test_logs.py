@@ -99,7 +99,7 @@ def test_log_ids_and_get():
     d = tmpdir("logs")
     try:
         logs = Logs(d)
-        assert sorted(LOG_IDS.values()) == ["calibration", "consumer", "system"]
+        assert sorted(LOG_IDS.values()) == ["calibration", "consumer", "system", "untrusted"]
         assert logs.get("calibration") is logs.calibration
         raises(LogError, logs.get, "secret")
         assert logs.event("boot") == 1

@@ -222,7 +222,7 @@ def parser():
     s.add_argument("--time", type=int, help="epoch seconds (default: now)")
     s.set_defaults(run=do_set_time)
     s = sub.add_parser("read-log")
-    s.add_argument("name", choices=("system", "consumer", "calibration"))
+    s.add_argument("name", choices=("system", "consumer", "calibration", "untrusted"))
     s.add_argument("--after", type=int, default=0)
     s.add_argument("--limit", type=int, default=16)
     s.add_argument("--key", choices=(K.ADMIN, K.MEP))

@@ -8,6 +8,15 @@
 # key's reply MAC, with a counter of its own) and serves commands on that connection.
 # On ESP32/RP2040 the same envelopes arrive over the MEP link and the LMN downlink
 # (Commands.handle takes the bytes, whoever carried them); listen stays null there.
+#
+# Slots: at most _MAX_CONNECTIONS sessions at once, the call-back's included. A connection
+# must deliver an authentic frame (its MAC checks) within first_frame_ms of being accepted,
+# or it is closed; one frame that is not authentic closes it too. A new connection that
+# finds every slot taken evicts the oldest session that has not authenticated yet, so idle
+# or garbage connections can hold the port for at most first_frame_ms and can never keep
+# out an authenticated exchange. An authenticated session is closed after idle_ms without
+# a frame. Everything refused here is counted and logged through Commands.reject (the
+# untrusted log's limiter).
 
 import asyncio
 import struct
@@ -20,7 +29,8 @@ from security.keystore import KeyStoreError
 from security.logs import Logs, LogError, LogFull, SystemLogSink
 
 _POLL_MS = 250  # how often the task looks for a wake-up (and reports progress)
-_READ_TIMEOUT_MS = 30000  # an idle connection is closed
+_FIRST_FRAME_MS = 2000  # a new connection's deadline for its first authentic frame (tick clock)
+_IDLE_MS = 30000  # an authenticated connection quiet this long is closed
 _MAX_CONNECTIONS = 2
 _MAX_FRAME = C.HEADER_BYTES + C.MAX_PAYLOAD + C.TAG_BYTES
 CALIBRATION_FIELDS = ("v_per_count", "i_per_count", "period_ms")
@@ -30,6 +40,16 @@ DEFAULTS = {"listen": None, "connect_to": None, "max_age_s": C.DEFAULT_MAX_AGE_S
 def split_address(text):
     host, _, port = text.rpartition(":")
     return host, int(port)
+
+
+class _Session:
+    """One connection in a slot: trusted once a frame passed its MAC check (or the meter
+    dialled it after a wake-up)."""
+
+    def __init__(self, task, trusted, opened_ms):
+        self.task = task
+        self.trusted = trusted
+        self.opened_ms = opened_ms
 
 
 class Admin:
@@ -44,7 +64,10 @@ class Admin:
             app_log.sinks.append(SystemLogSink(self.logs))  # warnings and errors into the system log
         self.commands = None
         self.woken = False
-        self.connections = 0
+        self.first_frame_ms = _FIRST_FRAME_MS
+        self.idle_ms = _IDLE_MS
+        self.max_connections = _MAX_CONNECTIONS
+        self._sessions = []
         try:
             device_keys = K.open_device_keys(hw)
         except KeyStoreError as exc:
@@ -84,34 +107,78 @@ class Admin:
     def _wake(self):
         self.woken = True
 
-    async def _serve(self, reader, writer):
-        """Frames in, answers out, until the peer closes or goes quiet."""
-        if self.connections >= _MAX_CONNECTIONS:
-            writer.close()
-            await writer.wait_closed()
+    @property
+    def connections(self):
+        return len(self._sessions)
+
+    def _admit(self, trusted):
+        """A slot for a new connection (evicting the oldest untrusted session if they are
+        all taken), or None when every slot holds a trusted session."""
+        if len(self._sessions) >= self.max_connections:
+            oldest = None
+            for s in self._sessions:
+                if not s.trusted and (oldest is None or rt.ticks_diff(s.opened_ms, oldest.opened_ms) < 0):
+                    oldest = s
+            if oldest is None:
+                self.commands.reject("busy", None, "every admin slot holds an authenticated session")
+                return None
+            self._sessions.remove(oldest)
+            oldest.task.cancel()
+            self.commands.reject("evicted", None, "unauthenticated for %d ms" % rt.ticks_diff(
+                rt.ticks_ms(), oldest.opened_ms))
+        session = _Session(asyncio.current_task(), trusted, rt.ticks_ms())
+        self._sessions.append(session)
+        return session
+
+    def _wait_ms(self, session):
+        """How long the next read may take: the first-frame deadline until the session is
+        trusted (it does not move with garbage), then the idle timeout."""
+        if session.trusted:
+            return self.idle_ms
+        left = rt.ticks_diff(rt.ticks_add(session.opened_ms, self.first_frame_ms), rt.ticks_ms())
+        if left <= 0:
+            raise asyncio.TimeoutError
+        return left
+
+    async def _serve(self, reader, writer, trusted=False):
+        """Frames in, answers out, until the peer closes, goes quiet or sends nothing valid."""
+        session = self._admit(trusted)
+        if session is None:
+            await self._close(writer)
             return
-        self.connections += 1
+        commands = self.commands
         try:
             while True:
-                head = await rt.wait_for_ms(reader.readexactly(2), _READ_TIMEOUT_MS)
+                head = await rt.wait_for_ms(reader.readexactly(2), self._wait_ms(session))
                 length = head[0] << 8 | head[1]
                 if length > _MAX_FRAME:
-                    self.logs.event("rejected", {"reason": "oversize", "bytes": length})
+                    commands.reject("oversize", None, "frame of %d bytes" % length)
                     break
-                frame = await rt.wait_for_ms(reader.readexactly(length), _READ_TIMEOUT_MS)
-                reply = self.commands.handle(frame)
+                frame = await rt.wait_for_ms(reader.readexactly(length), self._wait_ms(session))
+                reply = commands.handle(frame)
+                if commands.authentic:
+                    session.trusted = True
+                elif not session.trusted:
+                    break  # a stranger's frame that is not authentic: free the slot now
                 if reply is not None:
                     writer.write(struct.pack(">H", len(reply)) + reply)
                     await writer.drain()
-        except (OSError, EOFError, asyncio.TimeoutError):
+        except asyncio.TimeoutError:
+            if not session.trusted:
+                commands.reject("no_frame", None, "no authentic frame within %d ms" % self.first_frame_ms)
+        except (OSError, EOFError):
             pass
         finally:
-            self.connections -= 1
-            try:
-                writer.close()
-                await writer.wait_closed()
-            except OSError:
-                pass
+            if session in self._sessions:
+                self._sessions.remove(session)
+            await self._close(writer)
+
+    async def _close(self, writer):
+        try:
+            writer.close()
+            await writer.wait_closed()
+        except OSError:
+            pass
 
     def hello(self):
         """The envelope the meter sends first on a connection it made after a wake-up."""
@@ -141,12 +208,13 @@ class Admin:
         writer.write(struct.pack(">H", len(hello)) + hello)
         await writer.drain()
         self.logs.event("connected", {"to": target})
-        await self._serve(reader, writer)
+        await self._serve(reader, writer, True)  # the meter dialled its own head-end: trusted
 
     async def task(self, progress):
         if self.commands is None:
             while True:  # nothing to serve; stay supervised and quiet
                 await rt.sleep_ms(_POLL_MS * 4)
+                self.logs.limiter.flush()
                 progress()
         server = None
         listen = self.settings["listen"]
@@ -157,6 +225,7 @@ class Admin:
         try:
             while True:
                 await rt.sleep_ms(_POLL_MS)
+                self.logs.limiter.flush()  # the summary of what a flood had suppressed
                 progress()
                 if self.woken:
                     self.woken = False

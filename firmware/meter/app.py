@@ -107,7 +107,7 @@ class Meter:
         if service_needed(self.hw.storage_root, self.cfg["ota"]):
             from ota.health import OtaService
 
-            self.ota = OtaService(self.hw, self.cfg, sup, self.log_root, system_log=self.logs.system)
+            self.ota = OtaService(self.hw, self.cfg, sup, self.log_root, system_log=self.logs.ota)
             sup.add("ota", self.ota.task, 2000 + _STALL_MARGIN_MS)
         self.mep = self.build_mep(sup)
         self.log.info(

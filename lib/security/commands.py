@@ -19,7 +19,9 @@
 # (except set-time, whose time is the new clock, checked by the 3 % drift rule, and
 # provisioning, which comes before the clock was ever set). A command that fails the MAC is
 # dropped without a word; later failures get an authenticated error reply. Every rejection
-# is counted and written to the system log with its reason.
+# is counted and logged with its reason: in the untrusted log (through the limiter) before
+# the counter is spent, since anyone can send garbage or replay a captured command; in the
+# system log after.
 #
 # A wake-up gets no reply at all, accepted or not: it only makes the device connect to its
 # preconfigured address (on_wake).
@@ -31,7 +33,7 @@ from crypto.cmac import CMAC, equal
 from store.atomic import AtomicRecord
 from store.fs import StoreError
 from security import keys as K
-from security.logs import LOG_IDS
+from security.logs import LOG_IDS, UNTRUSTED_PER_MINUTE
 from security.keystore import KeyStoreError
 
 VERSION = const(1)
@@ -62,10 +64,11 @@ OK = const(0)
 REFUSED = const(1)
 
 DRIFT_PERCENT = const(3)
-# Rejections written to the system log per calendar minute; beyond that they are only
-# counted (and the count logged once the minute is over), so a flood of garbage cannot
-# wear out the flash or rotate the useful records out of the log.
-REJECTIONS_LOGGED_PER_MINUTE = const(20)
+# Rejections before the counter is spent (malformed, bad MAC, replays, stale commands) can
+# be caused by anyone: they go to the untrusted log through the logs' one limiter (at most
+# this many a calendar minute, the rest counted and summed in one `suppressed` record), so
+# a flood of garbage can neither wear out the flash nor rotate the system log.
+REJECTIONS_LOGGED_PER_MINUTE = UNTRUSTED_PER_MINUTE
 DEFAULT_MAX_AGE_S = const(300)
 
 
@@ -178,26 +181,17 @@ class Commands:
             self.last_sync_s = None
         self.accepted = 0
         self.rejected = {}  # reason -> count
-        self.notify = None  # notify(reason, fields) after each rejection (the app's console log)
-        self._minute = -1
-        self._logged_this_minute = 0
-        self.suppressed = 0  # rejections counted but not logged in the current minute
+        self.notify = None  # notify(reason, fields) after each rejection that was logged
+        self.authentic = False  # whether the last frame handled passed its MAC check
 
     # -- helpers
 
-    def _reject(self, reason, env, detail=""):
+    def reject(self, reason, env=None, detail="", spent=False):
+        """Count a rejection and log it: in the system log once the command's counter is
+        spent (only a key holder's fresh command gets that far), otherwise in the
+        untrusted log through the limiter. Transports call it for what they refuse
+        themselves (an oversize frame, an idle connection)."""
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
-        minute = self.clock.time_s() // 60
-        if minute != self._minute:
-            if self.suppressed:
-                self.logs.event("rejected_suppressed", {"count": self.suppressed})
-            self._minute = minute
-            self._logged_this_minute = 0
-            self.suppressed = 0
-        if self._logged_this_minute >= REJECTIONS_LOGGED_PER_MINUTE:
-            self.suppressed += 1
-            return
-        self._logged_this_minute += 1
         fields = {"reason": reason}
         if env is not None:
             fields["key"] = env.key_name or env.key_id
@@ -205,7 +199,10 @@ class Commands:
             fields["counter"] = env.counter
         if detail:
             fields["detail"] = detail[:80]
-        self.logs.event("rejected", fields)
+        if spent:
+            self.logs.event("rejected", fields)
+        elif not self.logs.untrusted_event("rejected", fields):
+            return  # suppressed: counted, summed in the limiter's next summary
         if self.notify is not None:
             self.notify(reason, fields)
 
@@ -217,31 +214,34 @@ class Commands:
     # -- the one entry point
 
     def handle(self, data):
-        """The reply's bytes for a command's bytes, or None (wake-up, or no valid MAC)."""
+        """The reply's bytes for a command's bytes, or None (wake-up, or no valid MAC).
+        Afterwards `authentic` says whether the bytes passed the MAC check."""
+        self.authentic = False
         try:
             env = parse(data)
         except EnvelopeError as exc:
-            self._reject("malformed", None, str(exc))
+            self.reject("malformed", None, str(exc))
             return None
         name = env.key_name
         if env.flags & FLAG_REPLY:
-            self._reject("malformed", env, "a reply sent as a command")
+            self.reject("malformed", env, "a reply sent as a command")
             return None
         action = ACTIONS.get(env.command)
         if env.command == READ_LOG:
             action = K.READ_STATUS  # refined below, once the payload names the log
         if action is None or name is None:
-            self._reject("unknown_command", env)
+            self.reject("unknown_command", env)
             return None
         try:
             key = self.keys.key(name, action)
         except K.SecurityError as exc:
-            self._reject(exc.reason, env, str(exc))
+            self.reject(exc.reason, env, str(exc))
             return None
         if not verify(key, data):
-            self._reject("bad_mac", env)
+            self.reject("bad_mac", env)
             return None
         # Authentic from here: failures get an authenticated answer (not for a wake-up).
+        self.authentic = True
         if self.counters.get("damaged"):
             return self._refuse(key, env, "counters_damaged", "")
         last = self.counters.get(name, 0)
@@ -256,18 +256,19 @@ class Commands:
                 return self._refuse(key, env, "stale", "time %d, device %d" % (env.time_s, now_s))
         self.counters[name] = env.counter
         self._counters.write_json(self.counters)  # spent before acting: never replayable
+        # From here a refusal is a key holder's fresh command: the system log's.
         try:
             return self._act(key, env, now_s)
         except K.SecurityError as exc:
-            return self._refuse(key, env, exc.reason, str(exc))
+            return self._refuse(key, env, exc.reason, str(exc), spent=True)
         except (ValueError, IndexError, KeyError, TypeError) as exc:
-            return self._refuse(key, env, "bad_payload", str(exc))
+            return self._refuse(key, env, "bad_payload", str(exc), spent=True)
         except (OSError, StoreError, KeyStoreError) as exc:  # LogError is a StoreError
             # The flash failed under us: say so; the counter is spent, the sender retries.
-            return self._refuse(key, env, "storage", str(exc))
+            return self._refuse(key, env, "storage", str(exc), spent=True)
 
-    def _refuse(self, key, env, reason, detail, extra=b""):
-        self._reject(reason, env, detail)
+    def _refuse(self, key, env, reason, detail, extra=b"", spent=False):
+        self.reject(reason, env, detail, spent)
         if env.command == WAKE:
             return None
         return self._reply(key, env, REFUSED, reason.encode() + extra)
@@ -351,6 +352,7 @@ class Commands:
             "kcc": self.keys.state.get("kcc", {}),
             "accepted": self.accepted,
             "rejected": self.rejected,
+            "suppressed": self.logs.limiter.dropped,
             "log_seq": {name: self.logs.by_name[name].last_seq for name in self.logs.by_name},
         }
         if self.status is not None:

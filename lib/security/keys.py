@@ -50,7 +50,8 @@ READ_CALIBRATION_LOG = "read_calibration_log"
 MEP_LINK = "mep_link"
 LMN_TELEGRAMS = "lmn_telegrams"
 OTA_UPDATE = "ota_update"  # granted to no symmetric key: only the trust anchor's signature
-READ_LOG = {"system": READ_SYSTEM_LOG, "consumer": READ_CONSUMER_LOG, "calibration": READ_CALIBRATION_LOG}
+READ_LOG = {"system": READ_SYSTEM_LOG, "consumer": READ_CONSUMER_LOG, "calibration": READ_CALIBRATION_LOG,
+            "untrusted": READ_SYSTEM_LOG}
 
 PERMISSIONS = {
     UTILITY: (PROVISION,),

@@ -9,10 +9,18 @@
 # life of the device) and refuses an append once it is full (LogFull), so the change that
 # would have needed the record must be refused by its caller.
 #
-#   system       events, errors, rejected input          read with the admin key
+#   system       the device's own and authenticated      read with the admin key
+#                events (boot, time, keys, wake-ups, updates), warnings and errors
 #   consumer     every access to the customer's data     read with the admin or MEP key
 #   calibration  every metrological change               read with the admin or MEP key
+#   untrusted    what unauthenticated parties caused     read with the admin key
+#                (rejected commands and frames, evicted connections, MEP digest
+#                failures and lock-outs, refused updates), through one Limiter
 # (who may read which: security/keys.py PERMISSIONS; the MEP stream serves records().)
+#
+# Nothing an unauthenticated party can cause is written to the system log, so a flood can
+# never rotate a security record out of it: it lands in the untrusted log, at most
+# UNTRUSTED_PER_MINUTE records a calendar minute plus one `suppressed` summary.
 
 import json
 from store import Ring, StoreError
@@ -20,17 +28,23 @@ from store import Ring, StoreError
 SYSTEM = "system"
 CONSUMER = "consumer"
 CALIBRATION = "calibration"
-NAMES = (SYSTEM, CONSUMER, CALIBRATION)
+UNTRUSTED = "untrusted"
+NAMES = (SYSTEM, CONSUMER, CALIBRATION, UNTRUSTED)
 # Log ids on the wire (admin READ_LOG, the MEP table that serves them).
-LOG_IDS = {1: SYSTEM, 2: CONSUMER, 3: CALIBRATION}
+LOG_IDS = {1: SYSTEM, 2: CONSUMER, 3: CALIBRATION, 4: UNTRUSTED}
 
 # (segment_bytes, segments, keep_all) per log: 16 KiB, 16 KiB, 64 KiB of flash.
 SIZES = {
     SYSTEM: (4096, 4, False),
     CONSUMER: (4096, 4, False),
     CALIBRATION: (4096, 64, True),  # 256 KiB: about 1500 changes, never rotated
+    UNTRUSTED: (4096, 4, False),
 }
 MAX_RECORDS_PER_READ = 32
+# Records a calendar minute that unauthenticated input may write (all sources together);
+# the rest are counted and summed into one `suppressed` record.
+UNTRUSTED_PER_MINUTE = 20
+SUPPRESSED = "suppressed"
 
 
 class LogError(StoreError):
@@ -130,8 +144,76 @@ class DeviceLog:
         self.ring.close()
 
 
+class Limiter:
+    """The one rate limit for log records: at most `per_minute` a calendar minute go to
+    `log`; the rest are counted (`dropped`, and per reason for the minute) and summed into
+    one record {"kind": "suppressed", "count": n, "what": {reason: n}, "minute_t": s}
+    written before the next record of a later minute, or by flush() once the minute is
+    over. append() never raises: a full or failing flash must not take the caller down."""
+
+    def __init__(self, log, clock=None, per_minute=UNTRUSTED_PER_MINUTE):
+        self.log = log
+        self.clock = clock
+        self.per_minute = per_minute
+        self.dropped = 0  # records suppressed since start
+        self.failed = 0  # records the flash did not take
+        self._minute = -1
+        self._written = 0
+        self._held = {}  # reason -> count suppressed in the current minute
+
+    def _now_s(self):
+        if self.clock is not None:
+            return self.clock.time_s()
+        import rt
+
+        return rt.time_s()
+
+    def _write(self, kind, fields, t_s):
+        try:
+            return self.log.append(kind, fields, t_s)
+        except (OSError, StoreError):
+            self.failed += 1
+            return 0
+
+    def _turn(self, minute):
+        if minute == self._minute:
+            return
+        if self._held:
+            held = self._held
+            self._held = {}
+            count = 0
+            for reason in held:
+                count += held[reason]
+            self._write(SUPPRESSED, {"count": count, "what": held, "minute_t": self._minute * 60},
+                        self._minute * 60 + 59)
+        self._minute = minute
+        self._written = 0
+
+    def append(self, kind, fields=None, t_s=None, reason=None):
+        """Write {"kind", **fields} unless this minute's budget is spent; the seq or 0.
+        reason: the summary's name for it (default: fields["reason"], else kind)."""
+        if t_s is None:
+            t_s = self._now_s()
+        self._turn(t_s // 60)
+        if self._written >= self.per_minute:
+            if reason is None:
+                reason = fields.get("reason", kind) if fields else kind
+            reason = str(reason)[:32]
+            self._held[reason] = self._held.get(reason, 0) + 1
+            self.dropped += 1
+            return 0
+        self._written += 1
+        return self._write(kind, fields, t_s)
+
+    def flush(self, t_s=None):
+        """Write the summary of a minute that is over (cheap when there is none: call it
+        from a periodic task)."""
+        if self._held:
+            self._turn((self._now_s() if t_s is None else t_s) // 60)
+
+
 class Logs:
-    """The device's three logs under <storage_root>/log."""
+    """The device's logs under <storage_root>/log, and the limiter for untrusted input."""
 
     def __init__(self, storage_root, clock=None, sizes=None):
         sizes = sizes or SIZES
@@ -143,6 +225,9 @@ class Logs:
         self.system = self.by_name[SYSTEM]
         self.consumer = self.by_name[CONSUMER]
         self.calibration = self.by_name[CALIBRATION]
+        self.untrusted = self.by_name[UNTRUSTED]
+        self.limiter = Limiter(self.untrusted, clock)
+        self.ota = OtaEvents(self)
 
     def get(self, name):
         log = self.by_name.get(name)
@@ -152,43 +237,65 @@ class Logs:
 
     def event(self, kind, fields=None):
         """A system log record that must never take its caller down (a full or failing
-        flash is reported by the store's own errors elsewhere); returns the seq or 0."""
+        flash is reported by the store's own errors elsewhere); returns the seq or 0.
+        Only for the device's own and authenticated events: see untrusted_event."""
         try:
             return self.system.append(kind, fields)
         except (OSError, StoreError):
             return 0
+
+    def untrusted_event(self, kind, fields=None, reason=None):
+        """A record of something an unauthenticated party caused: into the untrusted log,
+        through the limiter (never raises); the seq, or 0 when suppressed."""
+        return self.limiter.append(kind, fields, None, reason)
 
     def close(self):
         for log in self.by_name.values():
             log.close()
 
 
+class OtaEvents:
+    """Where the OTA code writes its records (it calls append("ota", fields, t) on the log
+    it is given). Whoever reaches the update port can make the device refuse a bundle, or
+    start and resume a download (a signed bundle is public: replaying one needs no key), so
+    those go through the limiter into the untrusted log; what changes the running version
+    (switched, confirmed, reverted) goes into the system log."""
+
+    UNTRUSTED_EVENTS = ("refused", "download", "resumed")
+
+    def __init__(self, logs):
+        self.logs = logs
+
+    def append(self, kind, fields=None, t_s=None):
+        event = fields.get("event") if fields else None
+        if event in self.UNTRUSTED_EVENTS:
+            reason = "ota_" + event + ("_" + str(fields.get("reason")) if event == "refused" else "")
+            return self.logs.limiter.append(kind, fields, t_s, reason)
+        return self.logs.system.append(kind, fields, t_s)
+
+
 class SystemLogSink:
     """A log.Log sink: the application's warnings and errors as system log records
-    {"kind": "log", "level", "tag", "msg"}, at most per_minute a calendar minute (the rest
-    counted in `dropped`), so a failing task cannot flood the flash. Tags in `skip` are
-    left out (their events are already structured records of their own)."""
+    {"kind": "log", "level", "tag", "msg"}, at most per_minute a calendar minute (a Limiter
+    of its own, so a failing task cannot flood the flash, and untrusted input cannot use up
+    its budget). Tags in `skip` are left out: their events are structured records of their
+    own, and the ones unauthenticated input causes go to the untrusted log (admin: rejected
+    commands; ota: refused updates)."""
 
     LEVELS = ("debug", "info", "warn", "error")
 
-    def __init__(self, logs, level=2, per_minute=20, skip=("admin",)):
+    def __init__(self, logs, level=2, per_minute=20, skip=("admin", "ota")):
         self.logs = logs
         self.level = level
-        self.per_minute = per_minute
         self.skip = skip
-        self.dropped = 0
-        self._minute = -1
-        self._written = 0
+        self.limiter = Limiter(logs.system, None, per_minute)
+
+    @property
+    def dropped(self):
+        return self.limiter.dropped
 
     def write(self, entry):
         time_s, level, tag, message = entry
         if level < self.level or tag in self.skip:
             return
-        minute = time_s // 60
-        if minute != self._minute:
-            self._minute, self._written = minute, 0
-        if self._written >= self.per_minute:
-            self.dropped += 1
-            return
-        self._written += 1
-        self.logs.event("log", {"level": self.LEVELS[level], "tag": tag, "msg": message[:200]})
+        self.limiter.append("log", {"level": self.LEVELS[level], "tag": tag, "msg": message[:200]}, time_s, tag)
