@@ -4,7 +4,7 @@
 
 import json
 import sys
-from support import REPO, tmpdir, rmtree, raises, run
+from support import REPO, tmpdir, rmtree, raises, run, cpython_only
 from store.atomic import AtomicRecord
 from store.ring import Ring
 from ota import bundle, slots, boot
@@ -414,3 +414,162 @@ def test_protocol_refuses_when_the_heap_is_short():
             server.close()
 
     assert run(main()).startswith("REFUSED " + NO_MEMORY)
+
+
+def test_a_deeply_nested_signed_manifest_is_refused_before_it_is_parsed():
+    # Issue 12 item 6: 8 000 nested `[` under a good signature made the parser raise
+    # MemoryError (or RecursionError) after seconds; the server answered `no-memory`,
+    # which tells a sender to resume. It is a bad-format refusal now, found before parsing.
+    data = _read("deep-manifest.ota")
+    root = _device()
+    exc = raises(Refused, _send, root, data, 4096)
+    assert exc.reason == bundle.BAD_FORMAT and "nested" in exc.detail, str(exc)
+    assert slots.read_state(root)["active"] == "factory", "nothing was installed"
+    last = _events(root)[-1]
+    assert last["event"] == "refused" and last["reason"] == bundle.BAD_FORMAT, last
+    rmtree(root)
+    # Every bound, one at a time, on an unsigned head (parse_manifest checks no signature).
+    good = b'{"board":"host","version":"1","security_version":1,"files":[{"path":"a.py","size":1,"sha256":"' \
+        + b"00" * 32 + b'"}]}'
+
+    def head_of(text):
+        return b"MOTA\x01\x00" + bytes([len(text) & 0xFF, len(text) >> 8]) + text + bytes(64)
+
+    assert bundle.parse_manifest(head_of(good))["board"] == "host"
+    deeper = good.replace(b'"size":1', b'"size":[1]')
+    assert "nested" in raises(Refused, bundle.parse_manifest, head_of(deeper)).detail
+    brackets_in_strings = good.replace(b'"version":"1"', b'"version":"[[[[{{{{"')
+    assert bundle.parse_manifest(head_of(brackets_in_strings))["version"] == "[[[[{{{{"
+    escaped_quote = good.replace(b'"version":"1"', b'"version":"\\"[[[["')
+    assert bundle.parse_manifest(head_of(escaped_quote))["version"] == '"[[[['
+    wide = b'{"files":[' + b"0," * bundle.MANIFEST_ITEMS_MAX + b"0]}"
+    assert "values" in raises(Refused, bundle.parse_manifest, head_of(wide)).detail
+
+
+def test_protocol_refuses_a_deep_manifest_for_good_not_for_want_of_memory():
+    import asyncio
+    from ota.server import serve_stream
+
+    root = _device()
+    data = _read("deep-manifest.ota")
+    rx = Receiver(root, "host")
+    port = _free_port()
+
+    async def client():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def ask(line, payload=b""):
+            writer.write(line.encode() + b"\n" + payload)
+            await writer.drain()
+            return (await reader.readline()).decode().strip()
+
+        replies = [await ask("HELLO deep %d" % (len(data) + 10))]
+        offset = 0
+        while offset < len(data):
+            chunk = data[offset: offset + 4096]
+            reply = await ask("DATA %d %d" % (offset, len(chunk)), chunk)
+            replies.append(reply)
+            if not reply.startswith("OFFSET"):
+                break
+            offset = int(reply.split()[1])
+        # Sending it again starts from scratch (nothing to resume) and is refused the same way.
+        replies.append(await ask("HELLO deep %d" % (len(data) + 10)))
+        writer.close()
+        return replies
+
+    async def main():
+        server = await asyncio.start_server(lambda r, w: serve_stream(r, w, rx), "127.0.0.1", port)
+        try:
+            return await client()
+        finally:
+            server.close()
+
+    replies = run(main())
+    assert replies[-2].startswith("REFUSED bad-format manifest nested deeper"), replies
+    assert replies[-1] == "OFFSET 0", replies
+    rmtree(root)
+
+
+@cpython_only
+def test_the_sender_stops_on_the_refusal():
+    # tools/otatool.py push_tcp (what flash.py ota uses) against the device's server: one
+    # attempt, an error naming the reason, no retry.
+    import asyncio
+    import threading
+    from ota.server import serve_stream
+
+    sys.path.insert(0, REPO + "/tools")
+    import otatool
+
+    root = _device()
+    data = _read("deep-manifest.ota") + bytes(10)
+    rx = Receiver(root, "host")
+    port = _free_port()
+    hellos = []
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(rx, name)
+
+        def begin(self, bundle_id, total):
+            hellos.append(bundle_id)
+            return rx.begin(bundle_id, total)
+
+    stop = []
+
+    async def serve():
+        server = await asyncio.start_server(lambda r, w: serve_stream(r, w, Counting()), "127.0.0.1", port)
+        stop.append(loop.create_future())
+        ready.set()
+        await stop[0]
+        server.close()
+        await server.wait_closed()
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(60), "the test server did not start"
+        exc = raises(otatool.OtaToolError, otatool.push_tcp, data, "127.0.0.1", port, lambda *a: None)
+        assert "bad-format manifest nested deeper" in str(exc), str(exc)
+        assert len(hellos) == 1, "the sender tried once: %r" % hellos
+    finally:
+        if stop:
+            loop.call_soon_threadsafe(stop[0].set_result, None)
+        thread.join(60)
+        loop.close()
+        sys.path.remove(REPO + "/tools")
+        rmtree(root)
+
+
+def test_refusals_on_the_update_port_go_through_the_limiter_not_into_the_system_log():
+    # Issue 12 item 3: anyone who reaches the update port can make the device refuse (and a
+    # signed bundle is public), so refusals must not rotate the system log.
+    from security.logs import Logs, UNTRUSTED_PER_MINUTE
+
+    class Fixed:
+        t_s = 1_750_000_010
+
+        def time_s(self):
+            return self.t_s
+
+    root = _device()
+    clock = Fixed()
+    logs = Logs(root, clock)
+    logs.event("boot")
+    rx = Receiver(root, "host", clock)
+    rx.system_log = logs.ota
+    tries = UNTRUSTED_PER_MINUTE + 10
+    for _ in range(tries):
+        assert raises(Refused, _send, root, _read("otherkey.ota"), 4096, "host", rx).reason == bundle.BAD_SIGNATURE
+    _send(root, _read("v1.ota"), 4096, "host", rx)
+    system = [r for _, r in logs.system.records(0, 32)]
+    assert [(r["kind"], r.get("event")) for r in system] == [("boot", None), ("ota", "switched")], system
+    clock.t_s += 60
+    logs.limiter.flush()
+    untrusted = [r for _, r in logs.untrusted.records(0, 32)]
+    assert [r.get("event") for r in untrusted] == ["refused"] * UNTRUSTED_PER_MINUTE + [None], untrusted
+    assert untrusted[-1]["what"] == {"ota_refused_bad-signature": 10, "ota_download": 1}, untrusted[-1]
+    logs.close()
+    rmtree(root)

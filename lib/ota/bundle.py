@@ -24,6 +24,10 @@ HEADER_BYTES = const(8)
 SIGNATURE_BYTES = const(64)
 MANIFEST_MAX = const(16384)  # bounds what a device holds in RAM before the signature check
 FILES_MAX = const(512)
+# The manifest's shape is bounded before json.loads ever sees it (a parser's stack and heap
+# grow with nesting and item count): an object, its file list, the file objects.
+MANIFEST_DEPTH_MAX = const(3)
+MANIFEST_ITEMS_MAX = const(4 * FILES_MAX + 8)  # values in all lists and objects together
 FILE_MAX = const(1048576)
 PATH_MAX = const(96)
 VERSION_MAX = const(32)
@@ -94,6 +98,37 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def check_shape(text):
+    """Refuse (BAD_FORMAT, not retryable: the same bytes always fail) manifest bytes nested
+    deeper than MANIFEST_DEPTH_MAX or with more than MANIFEST_ITEMS_MAX values, in one pass
+    that allocates nothing, so the parser only ever gets a manifest of a bounded shape."""
+    depth = 0
+    items = 0
+    in_string = False
+    escaped = False
+    for c in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:  # backslash
+                escaped = True
+            elif c == 0x22:
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c == 0x5B or c == 0x7B:  # [ {
+            depth += 1
+            items += 1
+            if depth > MANIFEST_DEPTH_MAX:
+                raise Refused(BAD_FORMAT, "manifest nested deeper than %d levels" % MANIFEST_DEPTH_MAX)
+        elif c == 0x5D or c == 0x7D:  # ] }
+            depth -= 1
+        elif c == 0x2C:  # a comma: one more value
+            items += 1
+            if items > MANIFEST_ITEMS_MAX:
+                raise Refused(BAD_FORMAT, "manifest has more than %d values" % MANIFEST_ITEMS_MAX)
+
+
 def parse_manifest(head):
     """The checked manifest (a dict) of a bundle head (header, manifest, signature).
 
@@ -103,8 +138,10 @@ def parse_manifest(head):
     length = manifest_length(head)
     if len(head) != HEADER_BYTES + length + SIGNATURE_BYTES:
         raise Refused(BAD_FORMAT, "head is %d bytes, expected %d" % (len(head), HEADER_BYTES + length + SIGNATURE_BYTES))
+    text = memoryview(head)[HEADER_BYTES: HEADER_BYTES + length]
+    check_shape(text)
     try:
-        manifest = json.loads(bytes(head[HEADER_BYTES: HEADER_BYTES + length]).decode())
+        manifest = json.loads(bytes(text).decode())
     except (ValueError, UnicodeError):
         raise Refused(BAD_FORMAT, "manifest is not UTF-8 JSON")
     if not isinstance(manifest, dict):

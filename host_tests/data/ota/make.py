@@ -41,6 +41,26 @@ def image_files():
     return [("firmware.bin", b"\xe9" + body[1:])]
 
 
+def deep_manifest_head(private_key, depth=8000):
+    """A signed bundle head whose manifest is `depth` nested lists (issue 12 item 6): valid
+    JSON within MANIFEST_MAX that a naive parser spends its heap and seconds on."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    text = b"[" * depth + b"]" * depth
+    head = otatool.MAGIC + bytes([otatool.FORMAT, 0]) + len(text).to_bytes(2, "little") + text
+    r, s = decode_dss_signature(private_key.sign(head, ec.ECDSA(hashes.SHA256())))
+    return head + r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def write_deep(keys=None):
+    key = (keys or {}).get("test") or otatool.load_private(os.path.join(HERE, "test-signing.pem"))
+    with open(os.path.join(HERE, "deep-manifest.ota"), "wb") as f:
+        f.write(deep_manifest_head(key))
+    print("wrote deep-manifest.ota")
+
+
 def main():
     keys = {}
     for name in ("test", "other"):
@@ -55,6 +75,7 @@ def main():
     with open(os.path.join(HERE, "image.ota"), "wb") as f:
         f.write(otatool.make_bundle(image_files(), "esp32", "2.0", 2, keys["test"]))
     print("wrote image.ota")
+    write_deep(keys)
 
 
 if __name__ == "__main__":
