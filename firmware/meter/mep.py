@@ -112,6 +112,8 @@ class MeterMEP:
             auth_fail_burst=cfg["auth_fail_burst"], auth_window_ms=cfg["auth_window_s"] * 1000,
             auth_lockout_ms=cfg["auth_lockout_s"] * 1000, alert_interval_ms=cfg["alert_interval_ms"],
             alert_flags=self.alert_flags, on_private=self.private_access, on_event=self.event,
+            # digest failures and lock-outs: rate-limited into the meter's untrusted log
+            on_untrusted=logs.untrusted_event if logs is not None else None,
         )
         self._register()
 

@@ -1,6 +1,13 @@
 # The MEP server engine (the meter's side; docs/mep.md): verifies every request's digest
 # and sequence number, applies the permission model, serves table reads and writes and
 # procedures, encrypts private data, counts and rate-limits failed digests, raises alerts.
+#
+# A failed digest counts towards the lock-out only for a body with a request's shape (a
+# known code with its argument length, well_formed()): random line noise makes plenty of
+# length-like byte pairs whose "body" fails its digest, and those are noise (counted in
+# `noise`, not answered), so noise can neither lock the genuine device out nor make the
+# meter talk over it. Authentication failures and lock-outs are reported through
+# on_untrusted(kind, fields) (the meter's rate-limited untrusted log).
 # The tables themselves are callbacks registered with add(); firmware/meter/mep.py
 # supplies the meter's.
 
@@ -17,6 +24,22 @@ _RESPONSE_OVERHEAD = const(16)  # code, flags, count (2), sequence (4), digest (
 _POLL_MS = const(50)
 
 
+def well_formed(body):
+    """True if a body has the shape of a request: a known request code followed by exactly
+    the arguments it takes (the same rules as Server._request), then sequence and digest."""
+    n = len(body) - 1 - TRAILER  # argument bytes
+    code = body[0]
+    if code == T.READ_FULL:
+        return n == 2
+    if code == T.READ_PARTIAL:
+        return n == 7
+    if code == T.WRITE_FULL:
+        return n >= 4 and (body[3] << 8 | body[4]) == n - 4
+    if code == T.WRITE_PARTIAL:
+        return n >= 7 and (body[6] << 8 | body[7]) == n - 7
+    return False
+
+
 class _Table:
     def __init__(self, read, write, private, log, readable):
         self.read = read
@@ -31,7 +54,7 @@ class Server:
 
     def __init__(self, keys, window, max_body=MAX_BODY, frame_timeout_ms=250, auth_fail_burst=5,
                  auth_window_ms=60000, auth_lockout_ms=30000, alert_interval_ms=2000,
-                 alert_flags=None, on_private=None, on_event=None):
+                 alert_flags=None, on_private=None, on_event=None, on_untrusted=None):
         self.keys = keys
         self.window = window
         self.max_body = max_body
@@ -43,6 +66,7 @@ class Server:
         self.alert_flags = alert_flags  # () -> ET52 flags; non-zero raises the alert
         self.on_private = on_private  # (table id) on every read of a private table
         self.on_event = on_event  # (kind, fields) for events worth the event log
+        self.on_untrusted = on_untrusted  # (kind, fields): what an unauthenticated party caused
         self._tables = {}
         self._procedures = {}
         self._proc_response = T.encode_procedure(0, 0) + b"\x00"
@@ -52,6 +76,7 @@ class Server:
         self._last_alert = None
         self.requests = 0
         self.auth_failures = 0
+        self.noise = 0  # bodies that failed their digest without a request's shape
         self.bad_sequence = 0
         self.locked_drops = 0
         self.lockouts = 0
@@ -75,7 +100,8 @@ class Server:
     def counters(self):
         r = self.receiver
         return {"frames": r.frames, "requests": self.requests, "garbage_bytes": r.garbage_bytes,
-                "timeouts": r.timeouts, "auth_failures": self.auth_failures, "bad_sequence": self.bad_sequence,
+                "timeouts": r.timeouts, "auth_failures": self.auth_failures, "noise": self.noise,
+                "bad_sequence": self.bad_sequence,
                 "locked_drops": self.locked_drops, "lockouts": self.lockouts, "denied": self.denied,
                 "errors": self.errors, "alerts": self.alerts}
 
@@ -109,13 +135,17 @@ class Server:
         if self._fail_count > self.auth_fail_burst:
             self._locked_until = rt.ticks_add(now_ms, self.auth_lockout_ms)
             self.lockouts += 1
-            self._event("mep_lockout", {"failures": self._fail_count, "lockout_ms": self.auth_lockout_ms})
+            self._untrusted("mep_lockout", {"failures": self._fail_count, "lockout_ms": self.auth_lockout_ms})
             return True
         return False
 
     def _event(self, kind, fields):
         if self.on_event is not None:
             self.on_event(kind, fields)
+
+    def _untrusted(self, kind, fields):
+        if self.on_untrusted is not None:
+            self.on_untrusted(kind, fields)
 
     def handle(self, kind, body, now_ms=None):
         """The response (bytes) to one received body, or None when locked out."""
@@ -126,7 +156,11 @@ class Server:
             return None
         seq = body_seq(body)
         if kind == BAD:
+            if not well_formed(body):
+                self.noise += 1
+                return None
             self.auth_failures += 1
+            self._untrusted("mep_auth_failed", {"seq": seq})
             if self._failed_digest(now_ms):
                 return None
             return self.response(T.ERR_AUTH, seq)
@@ -243,17 +277,18 @@ class Server:
                 n = 0
             if n:
                 receiver.feed(mv[:n])
+            now = rt.ticks_ms()
             while True:
-                event = receiver.poll()
+                event = receiver.poll(now)
                 if event is None:
                     break
                 kind, body = event
                 if kind != FRAME and kind != BAD:
                     continue
-                out = self.handle(kind, body)
+                out = self.handle(kind, body, now)
                 if out is not None:
                     await port.write_all(out)
-            now = rt.ticks_ms()
+                    now = rt.ticks_ms()
             if self.alert_due(now):
                 self._last_alert = now
                 self.alerts += 1
