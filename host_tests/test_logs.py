@@ -108,9 +108,9 @@ def test_log_ids_and_get():
         rmtree(d)
 
 
-def test_system_log_sink_takes_warnings_and_errors_within_a_budget():
+def test_system_log_sink_takes_errors_within_a_budget_and_warnings_as_untrusted():
     from log import Log, INFO
-    from security.logs import SystemLogSink
+    from security.logs import SystemLogSink, UNTRUSTED_PER_MINUTE
 
     d = tmpdir("logs")
     try:
@@ -124,8 +124,16 @@ def test_system_log_sink_takes_warnings_and_errors_within_a_budget():
         for i in range(10):
             app.tagged("lmn").error("radio %d", i)
         got = [r for _, r in logs.system.records(0, 32)]
-        assert got[0] == {"t": got[0]["t"], "kind": "log", "level": "warn", "tag": "mbus", "msg": "no answer from 5"}
-        assert len(got) == 5 and sink.dropped == 6
+        assert got[0] == {"t": got[0]["t"], "kind": "log", "level": "error", "tag": "lmn", "msg": "radio 0"}
+        assert len(got) == 5 and sink.dropped == 5
+        # Warnings (input, the world outside) share the untrusted log's limiter.
+        for i in range(UNTRUSTED_PER_MINUTE + 5):
+            app.tagged("mep").warn("link: no response %d", i)
+        warned = [r for _, r in logs.untrusted.records(0, 32)]
+        assert warned[0] == {"t": warned[0]["t"], "kind": "log", "level": "warn", "tag": "mbus",
+                             "msg": "no answer from 5"}, warned[0]
+        assert len(warned) == UNTRUSTED_PER_MINUTE and logs.limiter.dropped == 6, (len(warned), logs.limiter.dropped)
+        assert len(logs.system.records(0, 32)) == 5, "no warning in the system log"
         logs.close()
     finally:
         rmtree(d)

@@ -275,12 +275,14 @@ class OtaEvents:
 
 
 class SystemLogSink:
-    """A log.Log sink: the application's warnings and errors as system log records
-    {"kind": "log", "level", "tag", "msg"}, at most per_minute a calendar minute (a Limiter
-    of its own, so a failing task cannot flood the flash, and untrusted input cannot use up
-    its budget). Tags in `skip` are left out: their events are structured records of their
-    own, and the ones unauthenticated input causes go to the untrusted log (admin: rejected
-    commands; ota: refused updates)."""
+    """A log.Log sink for the application's log lines. Errors (the device's own failures: a
+    task that crashed, a flash that failed) become system log records {"kind": "log",
+    "level", "tag", "msg"}, at most per_minute a calendar minute (a Limiter of its own).
+    Warnings are, in this firmware, about input and the world outside (an undecodable
+    telegram, a link that does not answer): anyone can cause them, so they go to the
+    untrusted log through the shared limiter and can never rotate the system log. Tags in
+    `skip` are left out: their events are structured records of their own (admin: rejected
+    commands; ota: updates and refusals)."""
 
     LEVELS = ("debug", "info", "warn", "error")
 
@@ -298,4 +300,8 @@ class SystemLogSink:
         time_s, level, tag, message = entry
         if level < self.level or tag in self.skip:
             return
-        self.limiter.append("log", {"level": self.LEVELS[level], "tag": tag, "msg": message[:200]}, time_s, tag)
+        fields = {"level": self.LEVELS[level], "tag": tag, "msg": message[:200]}
+        if level >= 3:
+            self.limiter.append("log", fields, time_s, tag)
+        else:
+            self.logs.limiter.append("log", fields, time_s, "log_" + tag)
