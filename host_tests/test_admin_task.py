@@ -155,7 +155,7 @@ class _FixedClock:
 async def _with_admin(admin, body):
     task = asyncio.create_task(admin.task(lambda: None))
     try:
-        await rt.sleep_ms(50)  # the listener starts
+        await _until(lambda: admin.listening, "the admin listener")
         return await body()
     finally:
         task.cancel()
@@ -172,6 +172,10 @@ async def _until(condition, what, step_ms=10, tries=3000):
             return
         await rt.sleep_ms(step_ms)
     raise AssertionError("still waiting for " + what)
+
+
+async def _connect(port):
+    return await asyncio.open_connection("127.0.0.1", port)
 
 
 async def _closed_by_meter(reader):
@@ -196,7 +200,7 @@ def test_a_flood_of_oversize_frames_is_limited_and_never_rotates_the_system_log(
 
     async def body():
         for _ in range(flood):
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = await _connect(port)
             writer.write(b"\xff\xff")
             await writer.drain()
             assert await _closed_by_meter(reader), "an oversize frame closes the connection"
@@ -241,12 +245,12 @@ def test_idle_connections_cannot_keep_out_an_authenticated_exchange_or_the_call_
         server = await asyncio.start_server(home, "127.0.0.1", home_port)
         idle = []
         for _ in range(2):
-            reader, writer = await asyncio.open_connection("127.0.0.1", listen_port)
+            reader, writer = await _connect(listen_port)
             writer.write(b"\x00")
             await writer.drain()
             idle.append((reader, writer))
         await _until(lambda: admin.connections == 2, "two idle connections in both slots")
-        reader, writer = await asyncio.open_connection("127.0.0.1", listen_port)
+        reader, writer = await _connect(listen_port)
         frame, counter = head.command(K.ADMIN, C.STATUS, hw.clock.time_s())
         writer.write(_frame(frame))
         await writer.drain()
@@ -283,7 +287,7 @@ def test_a_connection_without_an_authentic_frame_is_freed_at_its_deadline():
 
     async def body():
         # Silent after one byte: closed at the first-frame deadline (tick clock).
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await _connect(port)
         start = rt.ticks_ms()
         writer.write(b"\x00")
         await writer.drain()
@@ -291,7 +295,7 @@ def test_a_connection_without_an_authentic_frame_is_freed_at_its_deadline():
         seen["silent_ms"] = rt.ticks_diff(rt.ticks_ms(), start)
         writer.close()
         # A frame that is not authentic: closed at once, not after a timeout.
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await _connect(port)
         bad = bytearray(head.command(K.ADMIN, C.STATUS, hw.clock.time_s())[0])
         bad[-1] ^= 1
         writer.write(_frame(bytes(bad)))
@@ -299,7 +303,7 @@ def test_a_connection_without_an_authentic_frame_is_freed_at_its_deadline():
         seen["forged_closed"] = await _closed_by_meter(reader)
         writer.close()
         # An authenticated session stays open past the first-frame deadline.
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await _connect(port)
         for _ in range(2):
             frame, counter = head.command(K.ADMIN, C.STATUS, hw.clock.time_s())
             writer.write(_frame(frame))

@@ -68,6 +68,7 @@ class Admin:
         self.idle_ms = _IDLE_MS
         self.max_connections = _MAX_CONNECTIONS
         self._sessions = []
+        self.listening = False  # the TCP listener is up (tests wait for it)
         try:
             device_keys = K.open_device_keys(hw)
         except KeyStoreError as exc:
@@ -221,6 +222,7 @@ class Admin:
         if listen:
             host, port = split_address(listen)
             server = await asyncio.start_server(self._serve, host, port)
+            self.listening = True
             self.log.info("admin commands on %s", listen)
         try:
             while True:
@@ -231,5 +233,6 @@ class Admin:
                     self.woken = False
                     asyncio.create_task(self._call_home())
         finally:
+            self.listening = False
             if server is not None:
                 server.close()
