@@ -61,7 +61,7 @@ class Admin:
         self.logs = logs if logs is not None else Logs(hw.storage_root, hw.clock)
         app_log = getattr(log, "log", log)  # the Log behind a tagged Logger
         if hasattr(app_log, "sinks") and not [s for s in app_log.sinks if isinstance(s, SystemLogSink)]:
-            app_log.sinks.append(SystemLogSink(self.logs))  # warnings and errors into the system log
+            app_log.sinks.append(SystemLogSink(self.logs))  # errors: system log; warnings: untrusted log
         self.commands = None
         self.woken = False
         self.first_frame_ms = _FIRST_FRAME_MS
