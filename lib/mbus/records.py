@@ -131,6 +131,17 @@ class Record:
             return v if v is None or isinstance(v, str) else str(self.value)
         return decimal_text(v, e)
 
+    def has_vife(self, code):
+        """True if the record carries the combinable VIFE code (bit 7 ignored), e.g.
+        vif.VIFE_BACKWARD on an export register; FB/FD table codes do not count."""
+        vife = self._f[10]
+        v = self._f[9]
+        start = 1 if v is not None and (v & 0x7F == 0x7B or v & 0x7F == 0x7D) else 0
+        for i in range(start, len(vife)):
+            if vife[i] & 0x7F == code:
+                return True
+        return False
+
     def as_dict(self):
         f = self._f
         return {"function": f[0], "storage": f[1], "tariff": f[2], "subunit": f[3],
