@@ -10,9 +10,10 @@
 #
 # The walk uses indexes into one buffer (no per-byte slicing) and the byte tables of
 # mbus.vif. Bad input raises DecodeError; records decoded before it stay in out. Numbers
-# are exact: a Record keeps the integer the frame holds and its decimal exponent
-# (Record.number(), Record.decimal()); Record.value is the scaled Python number for
-# convenience (a float when the exponent is negative: 7 digits on single-precision builds).
+# are exact: a Record keeps the integer the frame holds (a real: its exact binary value as
+# an integer) and its decimal exponent (Record.number(), Record.decimal()); Record.value is
+# the scaled Python number for convenience (a float when the exponent is negative: 7
+# digits on single-precision builds).
 
 import struct
 from micropython import const
@@ -115,8 +116,9 @@ class Record:
         return v / 10 ** -e
 
     def number(self):
-        """(integer as in the frame, times the time multiplier; decimal exponent) of a
-        scaled integer record, else None. The value is integer * 10**exponent exactly."""
+        """(integer, decimal exponent) of a number record, else None: the value is
+        integer * 10**exponent exactly (the frame's integer or BCD times the time
+        multiplier; a real's exact binary value in decimal)."""
         v = self._f[6]
         if self._f[12] is None or not isinstance(v, int):
             return None
@@ -445,31 +447,63 @@ def head(buf, i, end, h):
 
 
 def header_list():
-    """A list for head() to fill (one per walk)."""
+    """A list for head() to fill."""
     return [None] * _H_FIELDS
 
 
+# read()'s list: a walk runs to its end without yielding, so one list serves every walk
+_HEAD = header_list()
+
+
+def _real32(bits):
+    """An IEEE 754 single as (integer, decimal exponent), exactly: m * 2**e is
+    (m * 5**-e) * 10**e. NaN and infinities as (float, None)."""
+    e = (bits >> 23) & 0xFF
+    m = bits & 0x7FFFFF
+    if e == 0xFF:
+        return struct.unpack("<f", struct.pack("<I", bits))[0], None
+    if e:
+        m |= 0x800000
+    else:
+        e = 1  # subnormal
+    e -= 150  # bias 127 and 23 fraction bits
+    while e < 0 and m and not m & 1:  # no trailing zeros in the decimal digits
+        m >>= 1
+        e += 1
+    if bits >> 31:
+        m = -m
+    if e >= 0:
+        return m << e, 0
+    return m * 5 ** -e, e
+
+
 def _value(buf, i, n, code, kind, mul):
-    """(value, scaled) of a fixed-length data field: scaled is True when value is an
-    integer (or real) to be read with the record's exponent."""
+    """(value, exponent) of a fixed-length data field: exponent None when the value is
+    not a number to be read with the record's exponent, else what the data itself adds
+    to it (a real's decimal exponent; 0 for integers)."""
     if n == 0:
-        return None, False
+        return None, None
     if kind == _vif.UNKNOWN:
-        return hex_bytes(buf, i, i + n), False
+        return hex_bytes(buf, i, i + n), None
     if kind == _vif.DATE:
         v = date(buf, i, n)
-        return (hex_bytes(buf, i, i + n) if v is None else v), False
+        return (hex_bytes(buf, i, i + n) if v is None else v), None
+    exp = 0
     if code >= BCD2:
         v = bcd(buf, i, n)
         if v is None:
-            return hex_bytes(buf, i, i + n), False
+            return hex_bytes(buf, i, i + n), None
     elif code == REAL32:
-        v = struct.unpack_from("<f", buf, i)[0]
+        if kind != _vif.NUMBER:
+            return struct.unpack_from("<f", buf, i)[0], None
+        v, exp = _real32(uint(buf, i, 4))
+        if exp is None:
+            return v, None
     else:
         v = _int(buf, i, n)
     if kind != _vif.NUMBER:
-        return v, False
-    return (v * mul if mul != 1 else v), True
+        return v, None
+    return (v * mul if mul != 1 else v), exp
 
 
 def read(buf, i, end, records, h=None):
@@ -477,7 +511,7 @@ def read(buf, i, end, records, h=None):
     or None to walk only (nothing allocated). Returns True if the records end in DIF 0x1F
     (more records follow in the next telegram). Raises DecodeError."""
     if h is None:
-        h = header_list()
+        h = _HEAD
     while i < end:
         dif = buf[i]
         i += 1
@@ -513,11 +547,13 @@ def read(buf, i, end, records, h=None):
             kind = h[_H_KIND]
             if code == VARIABLE:
                 value = _lvar_value(buf, i, lvar, n)
-                scaled = kind == _vif.NUMBER and not isinstance(value, str)
-                if scaled and h[_H_MUL] != 1:
-                    value *= h[_H_MUL]
+                exp = None
+                if kind == _vif.NUMBER and not isinstance(value, str):
+                    exp = 0
+                    if h[_H_MUL] != 1:
+                        value *= h[_H_MUL]
             else:
-                value, scaled = _value(buf, i, n, code, kind, h[_H_MUL])
+                value, exp = _value(buf, i, n, code, kind, h[_H_MUL])
             vife_at = h[_H_VIFE_AT]
             vife_end = h[_H_VIFE_END]
             dife_end = h[_H_DIFE_END]
@@ -526,6 +562,6 @@ def read(buf, i, end, records, h=None):
                 h[_H_QUANTITY], h[_H_UNIT], value, dif,
                 bytes(buf[dife_at:dife_end]) if dife_end > dife_at else b"",
                 h[_H_VIF], bytes(buf[vife_at:vife_end]) if vife_end > vife_at else b"",
-                h[_H_TEXT], h[_H_EXP] if scaled else None)))
+                h[_H_TEXT], None if exp is None else h[_H_EXP] + exp)))
         i += n
     return False
