@@ -15,7 +15,8 @@ import asyncio
 import rt
 from micropython import const
 from mbus import frame as F
-from mbus.decode import more_follow
+from mbus.decode import more_follow  # noqa: F401 (part of the master's API)
+from mbus.frame import WILDCARD, matches, id_digit as _id_digit  # noqa: F401
 from mbus.receiver import Receiver, FRAME, NONE, BAD_FRAME
 
 # Result codes: one per device per poll.
@@ -27,7 +28,6 @@ APP_ERROR = "app_error"
 
 DEFAULT_RETRIES = const(2)
 DEFAULT_MAX_TELEGRAMS = const(8)
-WILDCARD = const(0xF)
 _SETTLE_CHARS = const(3)  # after a selection's E5: listen this long for a second answer
 _TURNAROUND_CHARS = const(3)  # default idle line between an answer and the next request
 
@@ -98,12 +98,6 @@ def secondary_of(telegram):
     return bytes(telegram[7:15])
 
 
-def _id_digit(sec, position):
-    """ID digit `position` (0 = leftmost as printed) of selection bytes."""
-    byte = sec[3 - (position >> 1)]
-    return byte >> 4 if position & 1 == 0 else byte & 0xF
-
-
 def _with_digit(sec, position, digit):
     out = bytearray(sec)
     i = 3 - (position >> 1)
@@ -112,21 +106,6 @@ def _with_digit(sec, position, digit):
     else:
         out[i] = (out[i] & 0xF0) | digit
     return bytes(out)
-
-
-def matches(mask, sec):
-    """Does the selection mask (wildcard nibbles F in the ID, bytes FF elsewhere)
-    select the device with these 8 selection bytes?"""
-    for pos in range(8):
-        d = _id_digit(mask, pos)
-        if d != WILDCARD and d != _id_digit(sec, pos):
-            return False
-    if not (mask[4] == 0xFF and mask[5] == 0xFF) and (mask[4] != sec[4] or mask[5] != sec[5]):
-        return False
-    for i in (6, 7):
-        if mask[i] != 0xFF and mask[i] != sec[i]:
-            return False
-    return True
 
 
 class Master:
