@@ -374,12 +374,7 @@ def head(buf, i, end, h):
     i += 1
     table = _vif.PRIMARY
     k = (v & 0x7F) << 2
-    quantity = _vif.QUANTITIES[table[k]]
-    unit = _vif.UNITS[table[k + 1]]
-    exp = table[k + 2] - _vif.EXP_BIAS
-    kind = table[k + 3]
-    mul = _vif.MULTIPLIERS[kind & 7]
-    kind >>= 3
+    kind = table[k + 3] >> 3
     text = None
     if kind == _vif.PLAIN_TEXT:
         if i >= end:
@@ -391,29 +386,30 @@ def head(buf, i, end, h):
             raise DecodeError("premature end at plain-text VIF")
         text = _text(buf, i + 1, n)
         i += 1 + n
-        unit = text
-        kind = _vif.NUMBER
     h[_H_VIF] = v
     h[_H_VIFE_AT] = i
     ext = v & 0x80
-    if kind == _vif.EXT_FB or kind == _vif.EXT_FD:
-        if not ext:  # 7B/7D promise a table code but do not extend
-            kind = _vif.UNKNOWN
-            quantity = "unknown"
-        else:
-            if i >= end:
-                raise DecodeError("premature end at VIFE")
-            e = buf[i]
-            i += 1
-            table = _vif.FB if kind == _vif.EXT_FB else _vif.FD
-            k = (e & 0x7F) << 2
-            quantity = _vif.QUANTITIES[table[k]]
-            unit = _vif.UNITS[table[k + 1]]
-            exp = table[k + 2] - _vif.EXP_BIAS
-            kind = table[k + 3]
-            mul = _vif.MULTIPLIERS[kind & 7]
-            kind >>= 3
-            ext = e & 0x80
+    extension = kind == _vif.EXT_FB or kind == _vif.EXT_FD
+    if extension and ext:  # the true VIF is the next byte, in table FB or FD
+        if i >= end:
+            raise DecodeError("premature end at VIFE")
+        e = buf[i]
+        i += 1
+        table = _vif.FB if kind == _vif.EXT_FB else _vif.FD
+        k = (e & 0x7F) << 2
+        ext = e & 0x80
+    quantity = _vif.QUANTITIES[table[k]]
+    unit = _vif.UNITS[table[k + 1]]
+    exp = table[k + 2] - _vif.EXP_BIAS
+    kind = table[k + 3]
+    mul = _vif.MULTIPLIERS[kind & 7]
+    kind >>= 3
+    if text is not None:
+        unit = text
+        kind = _vif.NUMBER
+    elif extension and table is _vif.PRIMARY:  # 7B/7D promise a table code but do not extend
+        kind = _vif.UNKNOWN
+        quantity = "unknown"
     manufacturer_vife = v == 0xFF
     count = 0
     while ext:
