@@ -218,8 +218,8 @@ POISON = "25448b069999999901077a0100000032ff6c0000041600000000243c00000000614300
 def _run_cli(folder, keys, lines, *extra):
     with open(folder + "/t.hex", "w") as f:
         f.write("\n".join(lines) + "\n")
-    proc = subprocess.run([PY, support.REPO + "/tools/headend.py", "--keys", keys, "--state", folder + "/s.json",
-                           *extra, folder + "/t.hex"], capture_output=True, text=True, timeout=60)
+    command = [PY, support.REPO + "/tools/headend.py", "--keys", keys, "--state", folder + "/s.json"]
+    proc = subprocess.run(command + list(extra) + [folder + "/t.hex"], capture_output=True, text=True, timeout=60)
     out = [json.loads(x) for x in proc.stdout.splitlines()]
     err = [json.loads(x) for x in proc.stderr.splitlines()]
     return proc.returncode, out, err
