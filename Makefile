@@ -40,6 +40,8 @@ sim: setup
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@echo "== bench/wmbus_telegram.py (MicroPython unix port: the firmware's code path)"
+	@$(UPY) -X heapsize=$(UPY_HEAP) bench/wmbus_telegram.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

@@ -22,7 +22,7 @@ except ImportError:
     sys.path.append(REPO + "/host_tests/shims")  # CPython: micropython and cryptolib shims
 
 import rt  # noqa: E402
-from wmbus import frame, records, telegram  # noqa: E402
+from wmbus import builder, frame, parser, records  # noqa: E402
 
 BATCH = 50
 RUNS = 21
@@ -62,12 +62,12 @@ def write_typical(buf):
 
 
 def main():
-    builder = telegram.Builder("QQQ", "12345678", 1, 2, KEY, mode=7, fmt="A")
-    payload = builder.payload_buffer()
+    meter = builder.Builder("QQQ", "12345678", 1, 2, KEY, mode=7, fmt="A")
+    payload = meter.payload_buffer()
     counter = 1
     # Warm up (first-call allocations, e.g. interned attribute caches).
     for _ in range(5):
-        air = builder.build(write_typical(payload), counter)
+        air = meter.build(write_typical(payload), counter)
         counter += 1
     size = len(air)
     times = []
@@ -78,7 +78,7 @@ def main():
         before = rt.mem_alloc()
         start = rt.ticks_us()
         for _ in range(BATCH):
-            builder.build(write_typical(payload), counter)
+            meter.build(write_typical(payload), counter)
             counter += 1
         elapsed = rt.ticks_diff(rt.ticks_us(), start)
         allocs.append((rt.mem_alloc() - before) / BATCH)
@@ -88,8 +88,8 @@ def main():
     allocs.sort()
     # Check the result once: the benchmark must build telegrams a head-end accepts.
     n = write_typical(payload)
-    air = bytes(builder.build(n, counter))
-    t = telegram.parse(air, KEY, "A")
+    air = bytes(meter.build(n, counter))
+    t = parser.parse(air, KEY, "A")
     assert t.counter == counter and len(records.decode(t.payload)) == 10
     chips = bytearray(frame.coded_len(len(air)))
     start = rt.ticks_us()

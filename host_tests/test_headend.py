@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import support
-from headend import HeadEnd, load_keys
-from wmbus import records, telegram
+from headend import HeadEnd, load_keys, load_modes
+from wmbus import builder, frame, records
 from wmbus.errors import WMBusError
 
 PY = sys.executable
@@ -18,7 +18,7 @@ KEY = bytes(range(0x30, 0x40))
 
 
 def _telegrams(counters, key=KEY, meter_id="12345678", fmt="A"):
-    b = telegram.Builder("QQQ", meter_id, 1, 2, key, mode=7, fmt=fmt)
+    b = builder.Builder("QQQ", meter_id, 1, 2, key, mode=7, fmt=fmt)
     out = []
     for c in counters:
         buf = b.payload_buffer()
@@ -205,3 +205,88 @@ def test_counter_rises_across_a_kill_of_the_meter_process():
     assert first >= 4 and len(counters) >= first + 4
     assert counters[first] - counters[first - 1] <= COUNTER_BLOCK
     support.rmtree(out)
+
+
+# -- issue 12 items 1-2: downgrades, a rewritten AFL CI and a poisoned compact-format cache --
+
+# Meter 12345678, no AFL, no MAC, TPL mode 0: import_wh 999999999 (the issue's reproduction).
+UNENCRYPTED = "144431467856341201023BF67A010000000403FFC99A3B68C8"
+# A full frame of meter 99999999 (no key) whose DIF/VIF bytes give R14's compact signature.
+POISON = "25448b069999999901077a0100000032ff6c0000041600000000243c00000000614300310200"
+
+
+def _run_cli(folder, keys, lines, *extra):
+    with open(folder + "/t.hex", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    command = [PY, support.REPO + "/tools/headend.py", "--keys", keys, "--state", folder + "/s.json"]
+    proc = subprocess.run(command + list(extra) + [folder + "/t.hex"], capture_output=True, text=True, timeout=60)
+    out = [json.loads(x) for x in proc.stdout.splitlines()]
+    err = [json.loads(x) for x in proc.stderr.splitlines()]
+    return proc.returncode, out, err
+
+
+def test_unencrypted_telegram_of_a_keyed_meter_is_refused_and_strict_fails():
+    folder = support.tmpdir("he")
+    keys = _keys_file(folder)
+    code, out, err = _run_cli(folder, keys, [UNENCRYPTED], "--strict")
+    assert out == [], "an unauthenticated reading of a keyed meter was accepted: %r" % out
+    assert err[0]["rejected"] == "wrong_mode" and "must use security 7" in err[0]["detail"], err
+    assert err[-1]["summary"] == {"accepted": 0, "rejected": {"wrong_mode": 1}}
+    assert code == 1, "--strict must exit 1 on a refusal"
+    support.rmtree(folder)
+
+
+def _with_afl_ci(air, ci):
+    """The telegram with its AFL CI byte replaced and the format A CRCs made right again."""
+    plain = bytearray(frame.strip_crcs(air, "A"))
+    at = plain.index(0x90, 10)  # after L C M A (and the ELL), the AFL
+    plain[at] = ci
+    out = bytearray(frame.on_air_len(len(plain), "A"))
+    return bytes(out[:frame.add_crcs(plain, len(plain), out, "A")])
+
+
+def test_changed_afl_ci_is_refused_every_time():
+    folder = support.tmpdir("he")
+    he = HeadEnd(load_keys(_keys_file(folder)), None)
+    (genuine,) = _telegrams([7])
+    forged = _with_afl_ci(genuine, 0x91)
+    for _ in range(3):  # not once: a replay of it is refused as well
+        assert support.raises(WMBusError, he.receive, forged).reason == "wrong_mode"
+    assert he.receive(genuine)["counter"] == 7
+    assert he.rejected == {"wrong_mode": 3} and he.accepted == 1
+    support.rmtree(folder)
+
+
+def test_mode_5_meter_refuses_mode_7_and_plain_telegrams():
+    folder = support.tmpdir("he")
+    path = folder + "/keys.json"
+    with open(path, "w") as f:
+        json.dump({"12345678": {"key": KEY.hex(), "mode": 5}}, f)
+    he = HeadEnd(load_keys(path), None, modes=load_modes(path))
+    (seven,) = _telegrams([3])
+    assert support.raises(WMBusError, he.receive, seven).reason == "wrong_mode"
+    b = builder.Builder("QQQ", "12345678", 1, 2, KEY, mode=5, fmt="A")
+    pos = records.put_dif(b.payload_buffer(), 0, records.INT32, records.VIF_ENERGY_WH)
+    pos = records.put_int(b.payload_buffer(), pos, 42, 4)
+    out = he.receive(bytes(b.build(pos, 1)))
+    assert out["import_wh"] == 42 and out["security"] == 5
+    assert support.raises(WMBusError, he.receive, bytes.fromhex(UNENCRYPTED)).reason == "wrong_mode"
+    support.rmtree(folder)
+
+
+def test_compact_format_cache_is_per_meter_and_learns_only_verified_frames():
+    with open(support.REPO + "/host_tests/data/wmbus/wmbus-vectors.json") as f:
+        vectors = {v["name"]: v for v in json.load(f)}
+    r13, r14 = vectors["R13"], vectors["R14"]
+    folder = support.tmpdir("he")
+    keys = folder + "/keys.json"
+    with open(keys, "w") as f:  # R13/R14: ELL-II AES-CTR, TPL mode 0
+        json.dump({"76348799": {"key": r13["key"], "mode": "ell"}}, f)
+    code, out, err = _run_cli(folder, keys, [r13["hex"], POISON, r14["hex"]], "--format", "none")
+    r14_out = [x for x in out if x["meter"] == "76348799"][-1]
+    assert r14_out["volume_m3"] == 6.409, "R14 decoded with a format another meter taught: %r" % r14_out
+    # The same three with the poison first and R13 missing: R14's format is unknown, not borrowed.
+    code, out, err = _run_cli(folder, keys, [POISON, r14["hex"]], "--format", "none")
+    assert [x["meter"] for x in out] == ["99999999"] and out[0]["security"] == "none"
+    assert err[0]["rejected"] == "unsupported" and "not learned" in err[0]["detail"], err
+    support.rmtree(folder)

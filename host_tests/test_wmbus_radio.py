@@ -9,7 +9,7 @@ from drivers.cc1101 import CC1101
 from drivers.wmbus_radio import CC1101WMBus
 from drivers.im871a import IM871A
 from test_board_esp32 import FakeCC1101, FakePin
-from wmbus import frame, records, telegram
+from wmbus import builder, frame, records
 
 KEY = bytes(16)
 
@@ -33,7 +33,7 @@ class FakeRawCC1101(FakeCC1101):
 
 
 def _telegram(payload_records, fmt="A"):
-    b = telegram.Builder("QQQ", "12345678", 1, 2, KEY, mode=7, fmt=fmt)
+    b = builder.Builder("QQQ", "12345678", 1, 2, KEY, mode=7, fmt=fmt)
     buf = b.payload_buffer()
     pos = 0
     for i in range(payload_records):

@@ -8,9 +8,13 @@ Reads telegrams (one hex string per line, L-field first, with the frame format's
 unless --format none) from files, or receives them live from the simulation's air hub
 (2-byte big-endian length + frame). For each: checks the CRCs, verifies the mode 7 MAC
 BEFORE decrypting, rejects a counter not above the last one accepted from that meter
-(kept in --state across runs), decrypts, checks 2F2F and decodes the records. Accepted
-telegrams are written to --out (default: stdout) as one JSON object per line; rejected
-ones to stderr as {"rejected": <reason>, ...}. Keys are never printed.
+(kept in --state across runs), decrypts, checks 2F2F and decodes the records. A meter
+with a key is accepted only in the security it is configured for ("mode" in the keys
+file: 7, the default, 5 or "ell"); anything else from it, e.g. an unencrypted telegram,
+is refused as wrong_mode. Compact frames decode with a format learned from the same
+meter's verified full frames only. Accepted telegrams are written to --out (default:
+stdout) as one JSON object per line; rejected ones to stderr as {"rejected": <reason>,
+...}. Keys are never printed.
 
 Exit status: 0, or 1 with --strict when any telegram was rejected.
 """
@@ -28,69 +32,100 @@ for _p in ("lib", "host_tests/shims"):
     if _full not in sys.path:
         sys.path.insert(0, _full)
 
-from wmbus import records, telegram  # noqa: E402
-from wmbus.errors import WMBusError, UNSUPPORTED  # noqa: E402
+from mbus.vif import VIFE_BACKWARD  # noqa: E402
+from wmbus import parser, records, telegram  # noqa: E402
+from wmbus.errors import WMBusError, UNSUPPORTED, WRONG_MODE  # noqa: E402
 
 C_NAMES = {0x44: "SND_NR", 0x46: "SND_IR"}
+MODES = (7, 5, "ell")  # per meter in the keys file; 7 is the default
+_ELL_CTR = 1  # ELL-II security field: AES-CTR
 
-# (quantity, storage, extra VIFEs) -> reading name, for the records our meters send.
+# (quantity, unit, storage, backward flow) -> reading name, for the records our meters send.
+# Names and units are the shared record layer's (docs/mbus.md).
 NAMES = {
-    ("energy", 0): "import_wh",
-    ("energy_backward", 0): "export_wh",
-    ("energy", 1): "billing_import_wh",
-    ("energy_backward", 1): "billing_export_wh",
-    ("date", 1): "billing_date",
-    ("reactive_energy", 0): "reactive_kvarh",
-    ("power", 0): "power_w",
-    ("voltage", 0): "voltage_v",
-    ("current", 0): "current_a",
-    ("datetime", 0): "meter_datetime",
-    ("error_flags", 0): "error_flags",
-    ("volume", 0): "volume_m3",
+    ("energy", "Wh", 0, False): "import_wh",
+    ("energy", "Wh", 0, True): "export_wh",
+    ("energy", "Wh", 1, False): "billing_import_wh",
+    ("energy", "Wh", 1, True): "billing_export_wh",
+    ("date", "", 1, False): "billing_date",
+    ("reactive_energy", "varh", 0, False): "reactive_varh",
+    ("power", "W", 0, False): "power_w",
+    ("voltage", "V", 0, False): "voltage_v",
+    ("current", "A", 0, False): "current_a",
+    ("datetime", "", 0, False): "meter_datetime",
+    ("error_flags", "", 0, False): "error_flags",
+    ("volume", "m^3", 0, False): "volume_m3",
 }
-_TO_WH = {"Wh": 1, "MWh": 1_000_000}
+
+
+def _load(path):
+    with open(path) as f:
+        raw = json.load(f)
+    for meter_id, entry in raw.items():
+        if len(meter_id) != 8 or len(bytes.fromhex(entry["key"])) != 16:
+            raise ValueError("headend keys: bad entry for %r" % meter_id)
+        if entry.get("mode", 7) not in MODES:
+            raise ValueError("headend keys: mode of %r must be one of %r" % (meter_id, MODES))
+    return raw
 
 
 def load_keys(path):
     """{meter id (8 hex digits, lower case): 16-byte key} from headend-keys.json."""
-    with open(path) as f:
-        raw = json.load(f)
-    keys = {}
-    for meter_id, entry in raw.items():
-        key = bytes.fromhex(entry["key"])
-        if len(key) != 16 or len(meter_id) != 8:
-            raise ValueError("headend keys: bad entry for %r" % meter_id)
-        keys[meter_id.lower()] = key
-    return keys
+    return {meter_id.lower(): bytes.fromhex(entry["key"]) for meter_id, entry in _load(path).items()}
+
+
+def load_modes(path):
+    """{meter id: the security it must use (7, 5 or "ell")} from headend-keys.json."""
+    return {meter_id.lower(): entry.get("mode", 7) for meter_id, entry in _load(path).items()}
+
+
+def number(r):
+    """A record's value for JSON: exact digits (an int, or the float that prints as the
+    decimal text the frame holds), dates and text as strings."""
+    n = r.number()
+    if n is None:
+        v = r.value
+        return str(v) if isinstance(v, Exception) else v
+    return n[0] * 10 ** n[1] if n[1] >= 0 else float(r.decimal())
 
 
 def readings_of(recs):
     out = {}
     other = []
     for r in recs:
-        name = NAMES.get((r["quantity"], r["storage"]))
-        if name is None or r["tariff"] or r["subunit"] or name in out:
-            other.append({k: r[k] for k in ("quantity", "unit", "storage", "tariff", "subunit", "value")
-                          if not isinstance(r[k], Exception)})
+        name = NAMES.get((r.quantity, r.unit, r.storage, r.has_vife(VIFE_BACKWARD)))
+        if name is None or r.tariff or r.subunit or r.function != "instantaneous" or name in out:
+            d = r.as_dict()
+            d["value"] = number(r)
+            other.append(d)
             continue
-        value = r["value"]
-        if name.endswith("_wh") and r["unit"] in _TO_WH:
-            value = value * _TO_WH[r["unit"]]
-        out[name] = value
+        out[name] = number(r)
     if other:
         out["other_records"] = other
     return out
 
 
-class HeadEnd:
-    """Accepts telegrams for the meters it has keys for; the last counter per meter persists."""
+def security_of(t):
+    """The security a parsed telegram proved: 7 (MAC verified), 5 (decrypted, 2F2F held),
+    "ell" (ELL-II AES-CTR decrypted, payload CRC held) or None (nothing verified)."""
+    if t.mode == 7 or t.mode == 5:
+        return t.mode
+    if t.ell_security == _ELL_CTR:
+        return "ell"
+    return None
 
-    def __init__(self, keys, state_path=None, fmt="auto"):
+
+class HeadEnd:
+    """Accepts telegrams for the meters it has keys for; the last counter per meter persists.
+    modes: {meter id: 7, 5 or "ell"}, the security a keyed meter must use (default 7)."""
+
+    def __init__(self, keys, state_path=None, fmt="auto", modes=None):
         self.keys = keys
+        self.modes = modes or {}
         self.state_path = state_path
         self.fmt = None if fmt == "none" else fmt
         self.last = {}
-        self.signatures = {}
+        self.formats = {}  # meter id -> {compact signature: DIF/VIF bytes}, from verified frames
         self.accepted = 0
         self.rejected = {}
         if state_path and os.path.exists(state_path):
@@ -120,31 +155,42 @@ class HeadEnd:
             raise WMBusError("truncated", "telegram of %d bytes" % len(raw))
         dll_id = telegram.id_text(raw, 4)  # block 1 carries no CRC inside it: same place in every format
         key = self.keys.get(dll_id)
-        t = telegram.parse(raw, key, self.fmt, last_counter=self.last.get(dll_id))
+        t = parser.parse(raw, key, self.fmt, last_counter=self.last.get(dll_id))
         if t.meter_id != dll_id:  # a long TPL header names the meter: its key and counter
             key = self.keys.get(t.meter_id)
-            t = telegram.parse(raw, key, self.fmt, last_counter=self.last.get(t.meter_id))
+            t = parser.parse(raw, key, self.fmt, last_counter=self.last.get(t.meter_id))
+        verified = security_of(t)
+        if key is not None:
+            wanted = self.modes.get(t.meter_id, 7)
+            if verified != wanted:
+                raise WMBusError(WRONG_MODE, "meter %s must use security %s, telegram has %s"
+                                 % (t.meter_id, wanted, "none" if verified is None else verified))
         if t.mode == 7:
             self.last[t.meter_id] = t.counter
             self._save()
         out = {"t": round(time.time(), 3), "meter": t.meter_id, "manufacturer": t.manufacturer,
                "c": C_NAMES.get(t.c_field, "0x%02X" % t.c_field), "format": t.fmt or "none", "mode": t.mode,
                "counter": t.counter, "acc": t.acc, "status": t.status,
-               "mac_verified": t.mode == 7, "replay_checked": t.mode == 7}
+               "mac_verified": t.mode == 7, "replay_checked": t.mode == 7,
+               "security": "none" if verified is None else verified}
+        error = None
         if t.ci in (telegram.CI_COMPACT_NONE, telegram.CI_COMPACT_SHORT, telegram.CI_COMPACT_LONG):
-            headers = self.signatures.get(t.compact_signature)
+            headers = self.formats.get(t.meter_id, {}).get(t.compact_signature)
             if headers is None:
-                raise WMBusError(UNSUPPORTED, "compact frame of unknown format 0x%04X" % t.compact_signature)
+                raise WMBusError(UNSUPPORTED, "compact frame of meter %s in a format not learned from its verified "
+                                 "telegrams (0x%04X)" % (t.meter_id, t.compact_signature))
             recs = records.expand_compact(headers, t.payload)
         elif t.ci in (telegram.CI_TPL_SHORT, telegram.CI_TPL_LONG, telegram.CI_TPL_NONE):
-            recs = records.decode(t.payload, strict=False)
-            sig, headers = records.signature([r for r in recs if r["quantity"] != "error"])
-            self.signatures[sig] = headers
+            recs, error = records.decode_partial(t.payload)
+            if verified is not None:  # only an authenticated (or decryption-checked) frame teaches a format
+                sig, headers = records.signature(recs)
+                if sig is not None:
+                    self.formats.setdefault(t.meter_id, {})[sig] = headers
         else:
             recs = []
             out["payload"] = t.payload.hex()
-        if recs and recs[-1]["quantity"] == "error":
-            out["record_error"] = str(recs.pop()["value"])
+        if error is not None:
+            out["record_error"] = str(error)
         out.update(readings_of(recs))
         self.accepted += 1
         return out
@@ -210,7 +256,7 @@ def main(argv=None):
     if not args.files and not args.air:
         parser.error("give telegram files or --air")
     state = args.state or os.path.join(os.path.dirname(os.path.abspath(args.keys)), "headend-state.json")
-    headend = HeadEnd(load_keys(args.keys), state, args.format)
+    headend = HeadEnd(load_keys(args.keys), state, args.format, load_modes(args.keys))
     out = open(args.out, "a") if args.out else sys.stdout
     try:
         if args.files:

@@ -34,8 +34,16 @@ firmware's tests use the same slaves over an in-memory link.
 import sys
 import json
 
+try:
+    from mbus import frame as F
+except ImportError:  # run as a script: the firmware's lib (and, under CPython, its shims)
+    _repo = __file__.rsplit("/", 2)[0] if __file__.count("/") > 1 else ".."
+    sys.path[:0] = [_repo + "/lib", _repo + "/host_tests/shims"]
+    from mbus import frame as F
+
 BITS_PER_BYTE = 11
-ACK = 0xE5
+_FUNCTION = 0x4F  # C-field bits without FCB and FCV
+ACK = F.ACK
 
 # Corpus frames (test-frames/*.hex), kept as received.
 FRAMES = {
@@ -75,27 +83,8 @@ def frame_bytes(name_or_hex):
     return bytes.fromhex(text.replace(" ", ""))
 
 
-def checksum(buf, start, end):
-    total = 0
-    for i in range(start, end):
-        total += buf[i]
-    return total & 0xFF
-
-
-def id_digit(sec, position):
-    byte = sec[3 - (position >> 1)]
-    return byte >> 4 if position & 1 == 0 else byte & 0xF
-
-
-def selects(mask, sec):
-    """Does a selection mask (ID nibbles F, other bytes FF: wildcards) match sec?"""
-    for pos in range(8):
-        d = id_digit(mask, pos)
-        if d != 0xF and d != id_digit(sec, pos):
-            return False
-    if mask[4:6] != b"\xff\xff" and mask[4:6] != sec[4:6]:
-        return False
-    return (mask[6] == 0xFF or mask[6] == sec[6]) and (mask[7] == 0xFF or mask[7] == sec[7])
+checksum = F.checksum  # frame checksum, selection matching: the firmware's own (lib/mbus/frame.py)
+selects = F.matches
 
 
 class Slave:
@@ -127,7 +116,7 @@ class Slave:
         self.resets = 0
 
     def addressed(self, a):
-        return a == self.primary or a == 254 or (a == 253 and self.selected)
+        return a == self.primary or a == F.ADDR_BROADCAST_REPLY or (a == F.ADDR_SELECTED and self.selected)
 
     def _fault_now(self, kind):
         if self.fault != kind:
@@ -160,11 +149,8 @@ class Slave:
             return None
         if self.fault == "app_error" and self._fault_now("app_error"):
             code = int(self.fault_arg or 0)
-            out = bytearray(b"\x68\x04\x04\x68\x08\x00\x70\x00\x00\x16")
-            out[5] = self.primary if self.primary is not None else 0
-            out[7] = code & 0xFF
-            out[8] = checksum(out, 4, 8)
-            return self._timed(bytes(out))
+            a = self.primary if self.primary is not None else 0
+            return self._timed(F.build_long(F.RSP_UD, a, F.CI_APP_ERROR, bytes((code & 0xFF,))))
         if not fcv or self.last_fcb is None or fcb != self.last_fcb:
             # A new FCB (or none): the next telegram, updated; after the last, the first.
             self.index = (self.index + 1) % len(self.telegrams)
@@ -198,40 +184,40 @@ class Bus:
         """request: one complete, checked master frame. Returns [(delay_ms, bytes)]."""
         self.requests += 1
         answers = []
-        if request[0] == 0x10:
+        if request[0] == F.START_SHORT:
             c, a = request[1], request[2]
             ci = None
             data = b""
         else:
             c, a, ci = request[4], request[5], request[6]
             data = request[7:len(request) - 2]
-        function = c & 0x4F
+        function = c & _FUNCTION  # without FCB and FCV
         for s in self.slaves:
             answer = None
-            if function == 0x40 and s.addressed(a):  # SND_NKE
+            if function == F.SND_NKE and s.addressed(a):
                 s.requests += 1
                 s.link_reset()
-                if a == 253:
+                if a == F.ADDR_SELECTED:
                     s.selected = False  # SND_NKE to 253 ends the selection
                 answer = s._ack()
-            elif function == 0x4B and s.addressed(a):  # REQ_UD2
+            elif function == F.REQ_UD2 & _FUNCTION and s.addressed(a):
                 s.requests += 1
                 answer = s.rsp_ud((c >> 5) & 1, (c >> 4) & 1)
-            elif function == 0x43 and ci == 0x52 and a == 253 and len(data) >= 8:  # selection
+            elif function == F.SND_UD & _FUNCTION and ci == F.CI_SELECT and a == F.ADDR_SELECTED and len(data) >= 8:
                 s.selected = selects(data[:8], s.secondary)
                 if s.selected:
                     s.requests += 1
                     answer = s._ack()
-            elif function == 0x43 and ci == 0x56 and a == 253 and len(data) >= 8:  # deselection
+            elif function == F.SND_UD & _FUNCTION and ci == F.CI_DESELECT and a == F.ADDR_SELECTED and len(data) >= 8:
                 if selects(data[:8], s.secondary):
                     s.selected = False
                     answer = s._ack()
-            elif function == 0x43 and s.addressed(a):  # SND_UD: application reset, data, baud
+            elif function == F.SND_UD & _FUNCTION and s.addressed(a):  # application reset, data, baud
                 s.requests += 1
-                if ci == 0x50:
+                if ci == F.CI_APP_RESET:
                     s.index = -1
                 answer = s._ack()
-            if answer is not None and a != 255:
+            if answer is not None and a != F.ADDR_BROADCAST:  # broadcasts get no answer
                 answers.append(answer)
         if len(answers) > 1:
             self.collisions += 1
@@ -290,24 +276,11 @@ def _char_bits(byte):
 
 
 def frame_length(buf):
-    """Length of the master frame at buf[0]: >0 known, 0 need more, -1 no frame start."""
-    if not buf:
-        return 0
-    if buf[0] == 0x10:
-        return 5
-    if buf[0] != 0x68:
-        return -1
-    if len(buf) < 2:
-        return 0
-    return buf[1] + 6
+    """Length of the frame at buf[0]: >0 known, 0 need more, -1 no frame start."""
+    return F.frame_length(buf, len(buf))
 
 
-def valid_request(buf):
-    n = len(buf)
-    if buf[0] == 0x10:
-        return n == 5 and buf[4] == 0x16 and (buf[1] + buf[2]) & 0xFF == buf[3] and buf[1] & 0x40
-    return (n >= 9 and buf[1] == buf[2] and buf[3] == 0x68 and buf[n - 1] == 0x16
-            and checksum(buf, 4, n - 2) == buf[n - 2] and buf[4] & 0x40)
+valid_request = F.is_request
 
 
 class RequestAssembler:

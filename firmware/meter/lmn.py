@@ -25,7 +25,8 @@ from store.fs import make_dirs, StoreError
 from clock import civil_from_epoch_s
 from security.keystore import open_board_keys, KeyStoreError
 from wmbus import frame, records
-from wmbus.telegram import Builder, SND_NR, SND_IR, DEVICE_ELECTRICITY
+from wmbus.builder import Builder
+from wmbus.telegram import SND_NR, SND_IR, DEVICE_ELECTRICITY
 from wmbus.errors import WMBusError
 
 COUNTER_BLOCK = const(8)

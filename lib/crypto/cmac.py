@@ -5,6 +5,10 @@
 # reused: its chaining value after the previous message is known (the previous tag), so
 # XOR-ing it into the first block of the next message cancels it. No allocation per MAC
 # once the object exists, and no Python loop over the message bytes.
+#
+# mac_in_place() is the same pass for a key used once (OMS mode 7 derives a new MAC key
+# per telegram): one cryptolib object, the message padded and masked in the caller's
+# buffer, no other allocation.
 
 import cryptolib
 from micropython import const
@@ -13,6 +17,7 @@ from crypto.aes import BLOCK_BYTES, CryptoError, check_key
 _ECB = const(1)
 _CBC = const(2)
 _RB = const(0x87)
+_ZERO_IV = bytes(BLOCK_BYTES)
 # Messages longer than this are fed through the scratch buffer in pieces.
 _SCRATCH_BYTES = const(256)
 
@@ -87,6 +92,48 @@ class CMAC:
 
     def digest(self, message, tag_bytes=BLOCK_BYTES):
         return bytes(self.digest_into(message, bytearray(tag_bytes), tag_bytes))
+
+
+def subkey1(ecb, out):
+    """K1 = AES(K, 0) * x (RFC 4493 2.3) into out, with an ECB object of the key."""
+    for i in range(BLOCK_BYTES):
+        out[i] = 0
+    ecb.encrypt(out, out)
+    _double(out)
+    return out
+
+
+def mac_in_place(key, buf, length, out, tag_bytes, seed, subkey):
+    """AES-CMAC of buf[0:length] into out[0:tag_bytes], as one CBC pass in C, for a key
+    used once.
+
+    buf needs room for the padding of the last block after length (it is overwritten);
+    seed and subkey are 16-byte scratch buffers. The CBC object first encrypts a zero
+    block: that gives L = AES(K, 0), the subkey seed, and leaves L as the chain, which
+    XOR-ing L into the message's first block cancels."""
+    cipher = cryptolib.aes(key, _CBC, _ZERO_IV)
+    for i in range(BLOCK_BYTES):
+        seed[i] = 0
+    cipher.encrypt(seed, seed)
+    for i in range(BLOCK_BYTES):
+        subkey[i] = seed[i]
+    _double(subkey)  # K1
+    padded = length
+    if length == 0 or length % BLOCK_BYTES:
+        _double(subkey)  # K2, for a padded last block
+        buf[length] = 0x80
+        padded = (length // BLOCK_BYTES + 1) * BLOCK_BYTES
+        for i in range(length + 1, padded):
+            buf[i] = 0
+    last = padded - BLOCK_BYTES
+    for i in range(BLOCK_BYTES):
+        buf[last + i] ^= subkey[i]
+        buf[i] ^= seed[i]
+    mv = memoryview(buf)[0:padded]
+    cipher.encrypt(mv, mv)
+    for i in range(tag_bytes):
+        out[i] = buf[last + i]
+    return out
 
 
 def cmac(key, message, tag_bytes=BLOCK_BYTES):

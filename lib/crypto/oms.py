@@ -4,7 +4,8 @@
 # DC selects the key: 00 encryption and 01 MAC from the meter, 10 and 11 towards it.
 
 from micropython import const
-from crypto.cmac import CMAC
+from crypto.aes import BLOCK_BYTES, ecb
+from crypto.cmac import subkey1
 
 KEY_ENC_FROM_METER = const(0x00)
 KEY_MAC_FROM_METER = const(0x01)
@@ -14,11 +15,14 @@ _PAD = const(0x07)
 
 
 class KeyDerivation:
-    """Derives per-message keys from one master key (keeps one CMAC for it)."""
+    """Derives per-message keys from one master key without allocating. The KDF input is
+    one whole block, so its AES-CMAC is AES(K, input XOR K1): one ECB object and K1 are
+    kept per master key."""
 
     def __init__(self, master_key):
-        self._cmac = CMAC(master_key)
-        self._input = bytearray(16)
+        self._ecb = ecb(master_key)
+        self._k1 = subkey1(self._ecb, bytearray(BLOCK_BYTES))
+        self._input = bytearray(BLOCK_BYTES)
 
     def derive_into(self, dc, counter, meter_id_wire, out):
         """Write the 16-byte derived key for constant `dc` into `out`.
@@ -32,10 +36,15 @@ class KeyDerivation:
         data[2] = (counter >> 8) & 0xFF
         data[3] = (counter >> 16) & 0xFF
         data[4] = (counter >> 24) & 0xFF
-        data[5:9] = meter_id_wire
-        for i in range(9, 16):
+        for i in range(4):
+            data[5 + i] = meter_id_wire[i]
+        for i in range(9, BLOCK_BYTES):
             data[i] = _PAD
-        return self._cmac.digest_into(data, out)
+        k1 = self._k1
+        for i in range(BLOCK_BYTES):
+            data[i] ^= k1[i]
+        self._ecb.encrypt(data, out)
+        return out
 
     def derive(self, dc, counter, meter_id_wire):
-        return bytes(self.derive_into(dc, counter, meter_id_wire, bytearray(16)))
+        return bytes(self.derive_into(dc, counter, meter_id_wire, bytearray(BLOCK_BYTES)))

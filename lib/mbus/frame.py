@@ -184,6 +184,42 @@ def check(buf):
     return (KIND_CONTROL if length == 3 else KIND_LONG), buf[4], buf[5], buf[6]
 
 
+def is_request(buf):
+    """True if buf is exactly one complete, correct master-to-slave frame (a short,
+    control or long frame with the PRM bit)."""
+    try:
+        kind, c, a, ci = check(buf)
+    except FrameError:
+        return False
+    return kind != KIND_ACK and bool(c & C_PRM)
+
+
+# Secondary addresses: 8 selection bytes, ID (4 BCD bytes, LSB first), manufacturer (2,
+# LSB first), version, medium. A selection mask has wildcard nibbles F in the ID and
+# wildcard bytes FF elsewhere.
+WILDCARD = const(0xF)
+
+
+def id_digit(sec, position):
+    """ID digit `position` (0 = leftmost as printed) of selection bytes."""
+    byte = sec[3 - (position >> 1)]
+    return byte >> 4 if position & 1 == 0 else byte & 0xF
+
+
+def matches(mask, sec):
+    """Does the selection mask select the device with these 8 selection bytes?"""
+    for pos in range(8):
+        d = id_digit(mask, pos)
+        if d != WILDCARD and d != id_digit(sec, pos):
+            return False
+    if not (mask[4] == 0xFF and mask[5] == 0xFF) and (mask[4] != sec[4] or mask[5] != sec[5]):
+        return False
+    for i in (6, 7):
+        if mask[i] != 0xFF and mask[i] != sec[i]:
+            return False
+    return True
+
+
 def parse(buf):
     """Check buf as exactly one complete frame (see check) and return it as a
     Frame; data is a copy of the user data after CI."""

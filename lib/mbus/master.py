@@ -15,6 +15,8 @@ import asyncio
 import rt
 from micropython import const
 from mbus import frame as F
+from mbus.decode import more_follow  # noqa: F401 (part of the master's API)
+from mbus.frame import WILDCARD, matches, id_digit as _id_digit  # noqa: F401
 from mbus.receiver import Receiver, FRAME, NONE, BAD_FRAME
 
 # Result codes: one per device per poll.
@@ -26,10 +28,6 @@ APP_ERROR = "app_error"
 
 DEFAULT_RETRIES = const(2)
 DEFAULT_MAX_TELEGRAMS = const(8)
-_DIF_MORE = const(0x1F)
-_DIF_MFR = const(0x0F)
-_DIF_FILLER = const(0x2F)
-WILDCARD = const(0xF)
 _SETTLE_CHARS = const(3)  # after a selection's E5: listen this long for a second answer
 _TURNAROUND_CHARS = const(3)  # default idle line between an answer and the next request
 
@@ -100,12 +98,6 @@ def secondary_of(telegram):
     return bytes(telegram[7:15])
 
 
-def _id_digit(sec, position):
-    """ID digit `position` (0 = leftmost as printed) of selection bytes."""
-    byte = sec[3 - (position >> 1)]
-    return byte >> 4 if position & 1 == 0 else byte & 0xF
-
-
 def _with_digit(sec, position, digit):
     out = bytearray(sec)
     i = 3 - (position >> 1)
@@ -114,103 +106,6 @@ def _with_digit(sec, position, digit):
     else:
         out[i] = (out[i] & 0xF0) | digit
     return bytes(out)
-
-
-def matches(mask, sec):
-    """Does the selection mask (wildcard nibbles F in the ID, bytes FF elsewhere)
-    select the device with these 8 selection bytes?"""
-    for pos in range(8):
-        d = _id_digit(mask, pos)
-        if d != WILDCARD and d != _id_digit(sec, pos):
-            return False
-    if not (mask[4] == 0xFF and mask[5] == 0xFF) and (mask[4] != sec[4] or mask[5] != sec[5]):
-        return False
-    for i in (6, 7):
-        if mask[i] != 0xFF and mask[i] != sec[i]:
-            return False
-    return True
-
-
-def more_follow(telegram):
-    """True if the variable-data telegram's records end in DIF 0x1F ("more records
-    follow in the next telegram"). Walks the DIF/VIF structure only as far as needed
-    to find it; an unparseable record ends the walk (the decoder reports details)."""
-    n = len(telegram)
-    if n < 9 or telegram[0] != F.START_LONG:
-        return False
-    ci = telegram[6]
-    end = n - 2
-    if ci == 0x72 or ci == 0x76:
-        p = 7 + 12
-    elif ci == 0x7A:
-        p = 7 + 4
-    elif ci == 0x78:
-        p = 7
-    else:
-        return False
-    while p < end:
-        dif = telegram[p]
-        p += 1
-        if dif == _DIF_MORE:
-            return True
-        if dif == _DIF_MFR:
-            return False
-        if dif == _DIF_FILLER:
-            continue
-        code = dif & 0x0F
-        ext = dif & 0x80
-        dife = 0
-        while ext and p < end:
-            ext = telegram[p] & 0x80
-            p += 1
-            dife += 1
-            if dife > 10:
-                return False
-        if p >= end:
-            return False
-        vif = telegram[p]
-        p += 1
-        if vif & 0x7F == 0x7C:  # plain-text VIF: length and text follow
-            if p >= end:
-                return False
-            p += 1 + telegram[p]
-        ext = vif & 0x80
-        vife = 0
-        while ext and p < end:
-            ext = telegram[p] & 0x80
-            p += 1
-            vife += 1
-            if vife > 10:
-                return False
-        if code == 0xD:
-            if p >= end:
-                return False
-            lvar = telegram[p]
-            p += 1
-            if lvar < 0xC0:
-                size = lvar
-            elif lvar < 0xE0:
-                size = 2 * (lvar & 0x0F)
-            elif lvar < 0xF0:
-                size = lvar - 0xE0
-            elif lvar < 0xF5:
-                size = 4 * (lvar - 0xEC)
-            elif lvar == 0xF5:
-                size = 48
-            elif lvar == 0xF6:
-                size = 64
-            else:
-                return False
-        else:
-            size = _SIZES[code]
-            if size < 0:
-                return False
-        p += size
-    return False
-
-
-# Data field sizes by DIF coding (0x8: selection for readout, no data; 0xF: special).
-_SIZES = (0, 1, 2, 3, 4, 4, 6, 8, 0, 1, 2, 3, 4, -1, 6, -1)
 
 
 class Master:

@@ -11,8 +11,10 @@ TRUNCATED = "truncated"
 BAD_LENGTH = "bad_length"
 UNSUPPORTED = "unsupported"
 MALFORMED = "malformed"
+WRONG_MODE = "wrong_mode"  # head-end: not the security its key is configured for (a downgrade)
 
-REASONS = (BAD_CRC, BAD_MAC, WRONG_KEY, BAD_CHECK_BYTES, NO_KEY, REPLAY, TRUNCATED, BAD_LENGTH, UNSUPPORTED, MALFORMED)
+REASONS = (BAD_CRC, BAD_MAC, WRONG_KEY, BAD_CHECK_BYTES, NO_KEY, REPLAY, TRUNCATED, BAD_LENGTH, UNSUPPORTED, MALFORMED,
+           WRONG_MODE)
 
 
 class WMBusError(ValueError):
