@@ -90,3 +90,80 @@ def test_deframer_keeps_good_files_and_refuses_broken_ones(before, after, flip_a
     assert PAYLOAD not in got, "a changed byte never passes as the original file"
     for payload in got:  # a flip the CRC cannot see does not exist for one byte; parse what came anyway
         _parse_all(payload)
+
+
+class _Log:
+    def __init__(self):
+        self.warnings = 0
+
+    def warn(self, *args):
+        self.warnings += 1
+
+
+class _FakeSml:
+    """What LmnServer needs of the meter's SML object: ids, the push's integers, a log."""
+
+    def __init__(self):
+        self.server_id = M.server_id("QQQ", 12345678, 1)
+        self.push = PushFile(self.server_id, "QQQ")
+        self.log = _Log()
+        self.meter = type("Meter", (), {"mep": None, "admin": None})()
+
+    def fill(self, detailed):
+        pass
+
+    def sec_index(self):
+        return 1
+
+
+def _request_payload():
+    from sml.codec import Writer
+
+    w = Writer(512)
+    for tid, tag, fields in ((1, M.OPEN_REQ, (None, b"gw", b"f", None, None, None, None)),
+                             (2, M.GET_LIST_REQ, (b"gw", None, None, None, None)),
+                             (3, M.CLOSE_REQ, (None,))):
+        start = M.begin_message(w, bytes((tid,)), 0, tag)
+        w.list(len(fields))
+        for value in fields:
+            w.octets(value)
+        M.end_message(w, start)
+    return bytes(w.buf[:w.n])
+
+
+REQUEST = _request_payload()
+
+
+def _answer_parses(server, payload):
+    answer = server.answer(payload, len(payload))
+    files = []
+    d = T.Deframer(8192)
+    d.feed(answer, len(answer), lambda buf, n: files.append(M.parse_file(buf, n, 128)))
+    assert len(files) == 1, "every request gets one good answer file: %r" % d.errors
+    return files[0]
+
+
+def test_the_request_answered():
+    from meter.sml_lmn import LmnServer
+
+    server = LmnServer(_FakeSml(), None)
+    tags = [m.tag for m in _answer_parses(server, REQUEST)]
+    assert tags == [M.OPEN_RES, M.GET_LIST_RES, M.CLOSE_RES], tags
+
+
+@SETTINGS
+@given(st.integers(0, len(REQUEST) - 1), st.integers(0, 255), st.integers(0, len(REQUEST)))
+def test_a_broken_request_gets_an_attention(at, value, length):
+    from meter.sml_lmn import LmnServer
+
+    fake = _FakeSml()
+    server = LmnServer(fake, None)
+    data = bytearray(REQUEST[:length])
+    if at < length:
+        data[at] = value
+    messages = _answer_parses(server, bytes(data))
+    refused = sum(server.refused.values())
+    if bytes(data) != REQUEST:
+        assert refused >= 1 or [m.tag for m in messages] == [M.OPEN_RES, M.GET_LIST_RES, M.CLOSE_RES], \
+            "a changed request is refused (counted) unless the change kept it valid"
+        assert fake.log.warnings == refused, "each refusal is warned about (rate-limited by the log sink)"

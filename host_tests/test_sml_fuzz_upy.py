@@ -66,3 +66,48 @@ def test_deframer_under_garbage():
             d.feed(chunk, len(chunk), lambda buf, n: got.append(bytes(buf[:n])))
     assert got.count(payload) >= 30, "every good file after the garbage: %d, errors %r" % (got.count(payload), d.errors)
     assert sum(d.errors.values()) >= 30, d.errors
+
+
+class _Log:
+    def warn(self, *args):
+        pass
+
+
+class _FakeSml:
+    def __init__(self):
+        self.server_id = M.server_id("QQQ", 12345678, 1)
+        self.push = PushFile(self.server_id, "QQQ")
+        self.log = _Log()
+        self.meter = None
+
+    def fill(self, detailed):
+        pass
+
+    def sec_index(self):
+        return 1
+
+
+def test_lmn_server_answers_every_mutated_request():
+    from meter.sml_lmn import LmnServer
+    from sml.codec import Writer
+
+    w = Writer(512)
+    for tid, tag, fields in ((1, M.OPEN_REQ, (None, b"gw", b"f", None, None, None, None)),
+                             (2, M.GET_LIST_REQ, (b"gw", None, None, None, None)),
+                             (3, M.CLOSE_REQ, (None,))):
+        start = M.begin_message(w, bytes((tid,)), 0, tag)
+        w.list(len(fields))
+        for value in fields:
+            w.octets(value)
+        M.end_message(w, start)
+    request = bytes(w.buf[:w.n])
+    server = LmnServer(_FakeSml(), None)
+    random.seed(3)
+    for k in range(300):
+        data = bytearray(request[:len(request) - (k % 5) * (k % 7)])
+        data[random.getrandbits(16) % len(data)] = random.getrandbits(8)
+        answer = server.answer(data, len(data))
+        files = []
+        T.Deframer(8192).feed(answer, len(answer), lambda buf, n: files.append(M.parse_file(buf, n, 128)))
+        assert len(files) == 1, "one good answer file for every request"
+    assert sum(server.refused.values()) > 250, server.refused

@@ -211,6 +211,45 @@ def _set_time_req(envelope, path=OBIS_TIME):
     return body
 
 
+def _plain(value):
+    """Our parsed values in smllib's terms: octet strings as hex."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _same_in_smllib(framed, ours):
+    """CPython: smllib's stream reader finds the answer (its file CRC checks) and its
+    decoder, walked value by value (SmlFrame.get_value), gives every message's fields as
+    the project's parser does."""
+    if not rt.EMULATED:
+        return
+    from smllib import SmlStreamReader
+    from smllib.sml import EndOfSmlMsg
+
+    reader = SmlStreamReader()
+    reader.add(framed)
+    frame = reader.get_frame()
+    assert frame is not None, "smllib finds the file"
+
+    def read():
+        snippet = frame.get_value()
+        if isinstance(snippet.value, list):
+            return [read() for _ in snippet.value]
+        return snippet.value
+
+    messages = []
+    while frame.next_pos < frame.buf_len and frame.buffer[frame.next_pos] != 0:
+        messages.append(read())
+    assert len(messages) == len(ours), "smllib sees %d messages, we %d" % (len(messages), len(ours))
+    for theirs, mine in zip(messages, ours):
+        assert theirs[5] is EndOfSmlMsg
+        assert theirs[0] == mine.transaction_id.hex() and theirs[3][0] == mine.tag
+        assert theirs[3][1] == _plain(mine.body), "0x%04x: smllib %r, ours %r" % (mine.tag, theirs[3][1], mine.body)
+
+
 def _attention(message):
     assert message.tag == M.ATTENTION_RES, "an Attention.Res, got 0x%04x" % message.tag
     return (message.body[1][4] << 8) | message.body[1][5]
@@ -231,14 +270,13 @@ def test_get_list_and_profile_by_time_range():
     rows = [(m.body[4][1], m.body[6][0][3], m.body[6][1][3]) for m in out[2:5]]
     assert rows == [(secfix.T0 + 900, 1010, 6), (secfix.T0 + 1800, 1020, 7), (secfix.T0 + 2700, 1030, 8)], rows
     assert out[2].body[2] == 900 and out[2].body[3] == [OBIS_LOAD_PROFILE]
-    if rt.EMULATED:  # smllib decodes the same answer (its generic SML tree)
+    _same_in_smllib(framed, out)
+    if rt.EMULATED:  # and smllib's own OBIS view of the GetList.Res
         from smllib import SmlStreamReader
 
         reader = SmlStreamReader()
         reader.add(framed)
-        frame = reader.get_frame()
-        assert frame is not None, "smllib finds the answer file and its CRC checks"
-        values = {str(e.obis.obis_code): e.get_value() for e in frame.get_obis()}
+        values = {str(e.obis.obis_code): e.get_value() for e in reader.get_frame().get_obis()}
         assert values["1-0:1.8.0*255"] == 1000 and values["1-0:1.8.1*255"] == 600, values
     _done(root, device)
 
@@ -251,7 +289,7 @@ def test_refusals_are_attentions_and_counted():
         w.list(1)
         w.absent()
 
-    _, out = _answer(server, _request([
+    framed, out = _answer(server, _request([
         (M.GET_PROFILE_LIST_REQ, _profile_req(secfix.T0 + 2700, secfix.T0)),  # end before start
         (M.GET_PROFILE_LIST_REQ, _profile_req(secfix.T0 + 90000, secfix.T0 + 99000)),  # nothing there
         (M.GET_PROFILE_LIST_REQ, _profile_req(secfix.T0, secfix.T0 + 900, M.obis(1, 0, 99, 2, 0))),
@@ -259,6 +297,7 @@ def test_refusals_are_attentions_and_counted():
         (M.SET_PROC_PARAMETER_REQ, _set_time_req(b"not an envelope")),
         (M.SET_PROC_PARAMETER_REQ, _set_time_req(b"x", M.obis(1, 0, 1, 8, 0))),
     ]))
+    _same_in_smllib(framed, out)
     got = [_attention(m) for m in out[1:-1]]
     assert got == [M.ATT_END_BEFORE_START, M.ATT_NO_ENTRIES, M.ATT_UNKNOWN_OBJECT, M.ATT_UNKNOWN_ID,
                    M.ATT_NOT_EXECUTED, M.ATT_NOT_WRITABLE], ["%04x" % a for a in got]
@@ -287,7 +326,8 @@ def test_set_time_only_through_the_authenticated_envelope():
     server = LmnServer(sml, None)
     new_s = device.clock.time_s() + 60  # a minute fast: within the 3 % drift rule
     envelope, _ = head.command(K.ADMIN, C.SET_TIME, new_s)
-    _, out = _answer(server, _request([(M.SET_PROC_PARAMETER_REQ, _set_time_req(envelope))]))
+    framed, out = _answer(server, _request([(M.SET_PROC_PARAMETER_REQ, _set_time_req(envelope))]))
+    _same_in_smllib(framed, out)
     assert _attention(out[1]) == M.ATT_OK and abs(device.clock.time_s() - new_s) <= 2, "the time was set"
     # The same envelope again is a replay: refused by the command rules.
     _, out = _answer(server, _request([(M.SET_PROC_PARAMETER_REQ, _set_time_req(envelope))]))

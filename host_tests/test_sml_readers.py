@@ -4,6 +4,7 @@
 # Assistant's EDL21; its asyncio protocol on a pty) and libsml (vzlogger; a C reader
 # compiled here against Debian's libsml-dev). Every reader must parse every file it gets
 # and give the values of the meter's registers (seeded, with no load, so they hold still).
+# The same meter answers a gateway's GetList on its wired LMN pty.
 
 import json
 import os
@@ -99,7 +100,53 @@ class Relay:
         os.close(self.master)
 
 
-def _meter(folder, relay):
+def _lmn_request():
+    """PublicOpen.Req, GetList.Req, PublicClose.Req in one file, as a gateway sends them."""
+    from sml import messages as M
+    from sml import transport as T
+    from sml.codec import Writer
+
+    w = Writer(512)
+    w.reset(T.HEADER_BYTES)
+    start = M.begin_message(w, b"\x01", 0, M.OPEN_REQ)
+    w.list(7)
+    for value in (None, b"gw", b"file1", None, None, None, None):
+        w.octets(value)
+    M.end_message(w, start)
+    start = M.begin_message(w, b"\x02", 0, M.GET_LIST_REQ)
+    w.list(5)
+    for value in (b"gw", bytes.fromhex(SERVER_ID_HEX), None, None, None):
+        w.octets(value)
+    M.end_message(w, start)
+    start = M.begin_message(w, b"\x03", 0, M.CLOSE_REQ)
+    w.list(1)
+    w.absent()
+    M.end_message(w, start)
+    return bytes(w.buf[:T.finish(w.buf, w.n)])
+
+
+def _lmn_exchange(master):
+    """Send the request on the meter's LMN pty; the answer's messages, parsed by lib/sml."""
+    import select
+
+    from sml import messages as M
+    from sml import transport as T
+
+    os.write(master, _lmn_request())
+    answers = []
+    d = T.Deframer(4096)
+    deadline = TIMEOUT_S
+    while not answers and deadline > 0:
+        ready, _, _ = select.select([master], [], [], 1.0)
+        deadline -= 1
+        if ready:
+            data = os.read(master, 4096)
+            d.feed(data, len(data), lambda buf, n: answers.append(M.parse_file(buf, n)))
+    assert answers, "no answer on the LMN within %d s (deframer errors %r)" % (TIMEOUT_S, d.errors)
+    return answers[0]
+
+
+def _meter(folder, relay, lmn_path):
     data = folder + "/data"
     os.makedirs(data)
     _seed(data)
@@ -111,6 +158,7 @@ def _meter(folder, relay):
         "mep": {"enabled": False},
         "sml": {"detail": "always", "push_s": 1},
         "board": {"storage_dir": data, "console": "json", "watchdog": False, "optical_uart": "pty:" + relay.path,
+                  "lmn_uart": "pty:" + lmn_path,
                   "grid": {"v_rms": V_RMS, "i_rms": 0.0, "freq_hz": FREQ_HZ, "noise_counts": 0}},
     }
     path = folder + "/config.json"
@@ -248,7 +296,9 @@ def test_three_readers_parse_the_meters_push():
         support.skip("no gcc")
     folder = support.tmpdir("sml")
     relay = Relay()
-    child = _meter(folder, relay)
+    lmn_master, lmn_slave = os.openpty()
+    tty.setraw(lmn_slave)
+    child = _meter(folder, relay, os.ttyname(lmn_slave))
     lines = []
     measuring = threading.Event()
 
@@ -265,10 +315,19 @@ def test_three_readers_parse_the_meters_push():
         assert _smllib(relay, 3) == 3
         assert _pysml(relay, 3) >= 3
         assert _libsml(relay, 3, folder) == 3
+        # The wired LMN: a gateway's GetList, answered by the firmware's request server.
+        from sml import messages as M
+
+        answer = _lmn_exchange(lmn_master)
+        assert [m.tag for m in answer] == [M.OPEN_RES, M.GET_LIST_RES, M.CLOSE_RES], [m.tag for m in answer]
+        entries = {e[0]: e[5] for e in answer[1].body[4]}
+        assert entries[M.obis(1, 0, 1, 8, 0)] == IMPORT_WH and entries[M.obis(1, 0, 1, 8, 2)] == TARIFF_WH[1]
     finally:
         child.terminate()
         child.wait(timeout=30)
         relay.stop()
+        os.close(lmn_master)
+        os.close(lmn_slave)
     out = "".join(lines)
     assert "Traceback" not in out, out[-3000:]
     support.rmtree(folder)
