@@ -12,8 +12,8 @@
 # whose handler empties the FIFO into a ring buffer and wakes read_some. The transmitter
 # sends each FIFO word's low 8 bits, start and stop bit around them.
 
-import asyncio
 import rp2
+import rt
 from machine import Pin
 from micropython import const
 
@@ -57,7 +57,7 @@ class PioUart:
         self._head = 0  # next write
         self._tail = 0  # next read
         self.overruns = 0  # bytes lost to a full ring
-        self._flag = asyncio.ThreadSafeFlag()
+        self._flag = rt.ThreadSafeFlag()
         self._tx = None
         self._rx = None
         self.init(baudrate=baudrate)
@@ -142,4 +142,4 @@ class PioUart:
         while sent < len(data):
             sent += self.write(view[sent:])
             if sent < len(data):
-                await asyncio.sleep_ms(char_ms * _TX_FIFO)
+                await rt.sleep_ms(char_ms * _TX_FIFO)
