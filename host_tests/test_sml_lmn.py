@@ -119,6 +119,59 @@ def test_unlock_expires_and_wrong_pins_lock_out():
     _done(root, device)
 
 
+class _Readings:
+    def __init__(self, p_w, irms):
+        self.p_w, self.irms, self.vrms, self.freq_hz = p_w, irms, 230.04, 49.996
+
+
+def test_status_word_and_scaled_readings():
+    root, device, head, meter, sml = _setup("smlstat")
+    metrology = type("Metrology", (), {})()
+    metrology.start_a, metrology.creep_w = 0.02, 1.0
+    meter.metrology = metrology
+    sml = MeterSML(meter, meter.cfg, Log().tagged("sml"))
+    for p_w, irms, status in ((0.5, 1.0, 0), (500.0, 0.01, 0), (1234.56, 5.37, 0x100), (-800.0, 3.5, 0x900)):
+        metrology.readings = _Readings(p_w, irms)
+        sml.fill(True)
+        p = sml.push
+        assert p.status == status, "P %.1f W, I %.2f A: status 0x%x, expected 0x%x" % (p_w, irms, p.status, status)
+        assert p.power_dw == round(p_w * 10) and p.current_ca == round(irms * 100)
+        assert p.voltage_dv == 2300 and p.frequency_chz == 5000, "rounded to the scaler's unit"
+    assert p.tariff_wh == [600, 400] and p.import_wh == 1000
+    _done(root, device)
+
+
+def test_meter_push_allocates_nothing():
+    if rt.EMULATED:
+        support.skip("heap_lock is MicroPython's")
+    import micropython
+
+    root, device, head, meter, sml = _setup("smlheap")
+    sml.build()  # the first build: anything lazy
+    sml.always = True  # unlocked, without a metrology: registers and tariffs only
+    sml.build()
+    micropython.heap_lock()
+    try:
+        for _ in range(3):
+            n_open = sml.build()
+        sml.always = False
+        for _ in range(3):
+            n_locked = sml.build()
+    finally:
+        micropython.heap_unlock()
+    assert n_open > n_locked > 0
+    _done(root, device)
+
+
+def test_seconds_index_counts_whole_seconds():
+    root, device, head, meter, sml = _setup("smlsec")
+    sml._last_ms = rt.ticks_add(rt.ticks_ms(), -2500)
+    assert sml.sec_index() == 2
+    sml._last_ms = rt.ticks_add(rt.ticks_ms(), -600)
+    assert sml.sec_index() == 3, "the remainders add up (500 + 600 ms)"
+    _done(root, device)
+
+
 # -- requests (the gateway's side of the wire) --------------------------------------
 
 

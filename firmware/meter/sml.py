@@ -58,7 +58,8 @@ class MeterSML:
         self._start_a = m.start_a if m is not None else 0.0
         self._creep_w = m.creep_w if m is not None else 0.0
         self._neg_creep_w = -self._creep_w
-        self._sec_ms = 0
+        self._sec = 0
+        self._rem_ms = 0
         self._last_ms = rt.ticks_ms()
 
     def add_tasks(self, sup, margin_ms):
@@ -118,10 +119,14 @@ class MeterSML:
     # -- the push
 
     def sec_index(self):
+        """Seconds since start-up: whole seconds and a millisecond remainder, so the count
+        stays a small int for 34 years (a millisecond count would not past 12 days)."""
         now = rt.ticks_ms()
-        self._sec_ms += rt.ticks_diff(now, self._last_ms)
+        ms = self._rem_ms + rt.ticks_diff(now, self._last_ms)
         self._last_ms = now
-        return (self._sec_ms // 1000) & 0xFFFFFFFF
+        self._sec += ms // 1000
+        self._rem_ms = ms % 1000
+        return self._sec
 
     def fill(self, detailed):
         """Copy the registers (and, detailed, the readings) into the push file's integers."""
@@ -158,10 +163,18 @@ class MeterSML:
         period_ms = self.settings["push_s"] * 1000
         uart = self.uart
         view = memoryview(self.push.buf)
+        # A file's length depends only on locked/unlocked (every field has a fixed width;
+        # an escaped group adds 4): one view per length, so a push allocates no slice.
+        views = {}
         due = rt.ticks_ms()
         while True:
             n = self.build()
-            await uart.write_all(view[:n])
+            out = views.get(n)
+            if out is None:
+                out = view[:n]
+                if len(views) < 8:
+                    views[n] = out
+            await uart.write_all(out)
             self.pushes += 1
             self.push_bytes = n
             progress()
