@@ -305,8 +305,12 @@ def test_three_readers_parse_the_meters_push():
     def console():
         for line in child.stdout:
             lines.append(line)
-            if '"reading"' in line and '"vrms": 2' in line:
-                measuring.set()
+            try:
+                fields = json.loads(line)
+            except ValueError:
+                continue
+            if fields.get("kind") == "reading" and fields.get("vrms", 0) > 200 and fields.get("freq_hz", 0) > 40:
+                measuring.set()  # a voltage and a measured frequency: every later push has both
 
     threading.Thread(target=console, daemon=True).start()
     try:

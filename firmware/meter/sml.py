@@ -59,6 +59,7 @@ class MeterSML:
         self._creep_w = m.creep_w if m is not None else 0.0
         self._neg_creep_w = -self._creep_w
         self._sec = 0
+        self._freq_hz = 0.0
         self._rem_ms = 0
         self._last_ms = rt.ticks_ms()
 
@@ -142,11 +143,15 @@ class MeterSML:
                 status |= STATUS_LOAD
                 if r.p_w < 0:
                     status |= STATUS_EXPORT
+            if r.freq_hz > 0:
+                # A period without clean crossings (a lost block) has no frequency: the
+                # port shows the last one measured (0 until there is one).
+                self._freq_hz = r.freq_hz
             if detailed:
                 p.power_dw = round(r.p_w * 10)
                 p.voltage_dv = round(r.vrms * 10)
                 p.current_ca = round(r.irms * 100)
-                p.frequency_chz = round(r.freq_hz * 100)
+                p.frequency_chz = round(self._freq_hz * 100)
         p.status = status
         if detailed:
             tariffs = regs.tariff_import_wh
