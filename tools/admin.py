@@ -142,6 +142,12 @@ def do_set_time(t, a):
     print("clock set to %d" % new_s)
 
 
+def do_unlock(t, a):
+    """The consumer's PIN unlocks the SML info port's details (docs/sml.md); no PIN locks."""
+    ok(*t.call(a.key or K.ADMIN, C.UNLOCK, (a.pin or "").encode()))
+    print("info port details %s" % ("unlocked" if a.pin else "locked"))
+
+
 def do_read_log(t, a):
     payload = C.read_log_payload(a.name, a.after, a.limit)
     for seq, record in json.loads(ok(*t.call(a.key or K.ADMIN, C.READ_LOG, payload))):
@@ -227,6 +233,10 @@ def parser():
     s.add_argument("--limit", type=int, default=16)
     s.add_argument("--key", choices=(K.ADMIN, K.MEP))
     s.set_defaults(run=do_read_log)
+    s = sub.add_parser("unlock")
+    s.add_argument("pin", nargs="?", help="the consumer's PIN (sml.pin); none: lock again")
+    s.add_argument("--key", choices=(K.ADMIN, K.MEP))
+    s.set_defaults(run=do_unlock)
     s = sub.add_parser("wake")
     s.add_argument("--listen", metavar="HOST:PORT")
     s.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the call back")

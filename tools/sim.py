@@ -741,6 +741,9 @@ async def simulate(args):
     meter_cfg = meter_config(args, os.path.join(args.out, "meter", "data"), air.port, mbus.path, mep_link.a_path)
     meter_cfg["admin"] = admin
     meter_cfg["ota"] = ota_setup(args, os.path.join(args.out, "meter", "data"))
+    import sim_sml  # the SML info port on a pty (tools/sim_sml.py)
+
+    sml_link = sim_sml.attach(meter_cfg, PtyLink, loop)
     meter = Device("meter", micropython, args.heap, meter_cfg, outputs, view.on_status)
     devices = [meter]
     if not args.no_mep_device:
@@ -786,6 +789,7 @@ async def simulate(args):
     air.close()
     headend.close()
     mep_link.close(loop)
+    sml_link.close(loop)
     mbus.close(loop)
 
     summary = {

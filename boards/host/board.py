@@ -12,6 +12,8 @@
 #                             None: config["meter_id"] as BCD bytes, else b"HOST"
 #   mbus_uart        None     wired M-Bus port: "pty:/dev/pts/N", "tcp:127.0.0.1:PORT" or None
 #   mep_uart         None     MEP port, the same forms
+#   optical_uart     None     optical info port (SML or DLMS, optical.protocol), the same forms
+#   lmn_uart         None     wired LMN port (SML requests from a gateway), the same forms
 #   air              None     radio air hub "127.0.0.1:PORT" (None: no radio)
 #   watchdog         True     False: no watchdog (debugging)
 #   samples          app      run the waveform source: default True for the meter app only
@@ -98,6 +100,8 @@ SCHEMA = {
     "unique_id": Optional(Str(min_len=1, max_len=32)),
     "mbus_uart": Optional(LinkAddress()),
     "mep_uart": Optional(LinkAddress()),
+    "optical_uart": Optional(LinkAddress()),
+    "lmn_uart": Optional(LinkAddress()),
     "air": Optional(LinkAddress(with_kind=False)),
     "watchdog": Bool(default=True),
     "samples": Optional(Bool()),
@@ -197,6 +201,9 @@ def make_hardware(config, exit=None):
         reset=resetter(exit),
         board_secret=board_secret(board.get("secret_file") or root + "/board.secret"),
     )
+    # The optical info port and the wired LMN, 9600 8N1 as SML's info interface runs.
+    hw.optical_uart = HostUART(board["optical_uart"], baudrate=MEP_BAUDRATE) if board.get("optical_uart") else None
+    hw.lmn_uart = HostUART(board["lmn_uart"], baudrate=MEP_BAUDRATE) if board.get("lmn_uart") else None
     if hw.samples is not None:
         from metrology.pulse import CountingPulser  # only a meter pulses: other apps keep the heap
 

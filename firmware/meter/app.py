@@ -7,6 +7,7 @@
 #   mbus        the wired M-Bus master and poll scheduler (when devices are configured)
 #   pulses      the metrology LED, when the board's driver needs a task
 #   admin       authenticated commands, time and wake-up (meter/admin.py)
+#   sml_push    SML on the optical info port; sml_lmn: SML requests on the wired LMN (meter/sml.py)
 
 import status
 import startup
@@ -110,6 +111,7 @@ class Meter:
             self.ota = OtaService(self.hw, self.cfg, sup, self.log_root, system_log=self.logs.ota)
             sup.add("ota", self.ota.task, 2000 + _STALL_MARGIN_MS)
         self.mep = self.build_mep(sup)
+        self.sml = self.build_sml(sup)
         self.log.info(
             "meter %s on %s: registers %d/%d Wh",
             self.cfg["meter_id"],
@@ -143,6 +145,18 @@ class Meter:
                 + _STALL_MARGIN_MS)
         sup.add("mep_inbox", mep.inbox_task, _STALL_MARGIN_MS)
         return mep
+
+    def build_sml(self, sup):
+        """SML on the optical info port and the wired LMN (firmware/meter/sml.py), where present."""
+        from meter.sml import MeterSML, wanted
+
+        if not wanted(self.hw, self.cfg):
+            return None
+        sml = MeterSML(self, self.cfg, self.log.tagged("sml"))
+        sml.add_tasks(sup, _STALL_MARGIN_MS)
+        if self.admin.commands is not None:
+            self.admin.commands.on_unlock = sml.unlock  # the consumer's PIN (UNLOCK command)
+        return sml
 
     async def metrology_task(self, progress):
         samples = self.hw.samples

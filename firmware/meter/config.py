@@ -144,4 +144,16 @@ SCHEMA = {
         "inbox_dir": Optional(Str(min_len=1)),
         "status_interval_s": Int(1, 3600, default=10),
     }),
+    # The optical info port: one protocol on it (hw.optical_uart; docs/sml.md, docs/dlms.md).
+    "optical": Section({"protocol": Str(choices=("sml", "dlms", "none"), default="sml")}),
+    # SML (firmware/meter/sml.py, docs/sml.md): the push and its unlock rule, the LMN requests.
+    "sml": Section({
+        "push_s": Int(1, 3600, default=1),
+        "detail": Str(choices=("pin", "always"), default="pin"),  # pin: withheld until unlocked
+        "pin": Optional(Digits(4)),  # the consumer's PIN; null: the details cannot be unlocked
+        "unlock_s": Int(10, 86400, default=600),
+        "pin_tries": Int(1, 10, default=3),
+        "pin_lockout_s": Int(10, 86400, default=900),
+        "lmn": Bool(default=True),  # answer requests on the wired LMN port where the board has one
+    }),
 }

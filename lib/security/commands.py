@@ -50,6 +50,7 @@ CHANGE_KEY = const(4)
 STATUS = const(5)
 READ_LOG = const(6)
 HELLO = const(7)  # sent by the device after a wake-up, on the connection it made
+UNLOCK = const(8)  # payload: the consumer's PIN unlocks the info port's details; empty: lock
 
 ACTIONS = {
     PROVISION: K.PROVISION,
@@ -57,6 +58,7 @@ ACTIONS = {
     WAKE: K.WAKE,
     CHANGE_KEY: K.CHANGE_KEY,
     STATUS: K.READ_STATUS,
+    UNLOCK: K.UNLOCK_DISPLAY,
 }
 
 # Reply status byte (first byte of a reply's payload).
@@ -183,6 +185,7 @@ class Commands:
         self.rejected = {}  # reason -> count
         self.notify = None  # notify(reason, fields) after each rejection that was logged
         self.authentic = False  # whether the last frame handled passed its MAC check
+        self.on_unlock = None  # on_unlock(pin, key_name) for UNLOCK (the SML info port); raises SecurityError
 
     # -- helpers
 
@@ -294,6 +297,10 @@ class Commands:
             kcc = struct.unpack_from(">I", payload, 1)[0]
             generation = self.keys.change_key(target, kcc, payload[5:])
             self.logs.event("key_changed", {"name": target, "kcc": kcc, "generation": generation, "by": name})
+        elif command == UNLOCK:
+            if self.on_unlock is None:
+                raise K.SecurityError("unsupported", "no info interface to unlock")
+            self.on_unlock(payload, name)
         elif command == STATUS:
             self.accepted += 1
             return self._reply(key, env, OK, json.dumps(self._status(now_s)).encode())

@@ -49,14 +49,16 @@ READ_CONSUMER_LOG = "read_consumer_log"
 READ_CALIBRATION_LOG = "read_calibration_log"
 MEP_LINK = "mep_link"
 LMN_TELEGRAMS = "lmn_telegrams"
+UNLOCK_DISPLAY = "unlock_display"  # the consumer's PIN for the info port's details (SML)
 OTA_UPDATE = "ota_update"  # granted to no symmetric key: only the trust anchor's signature
 READ_LOG = {"system": READ_SYSTEM_LOG, "consumer": READ_CONSUMER_LOG, "calibration": READ_CALIBRATION_LOG,
             "untrusted": READ_SYSTEM_LOG}
 
 PERMISSIONS = {
     UTILITY: (PROVISION,),
-    ADMIN: (SET_TIME, WAKE, CHANGE_KEY, READ_STATUS, READ_SYSTEM_LOG, READ_CONSUMER_LOG, READ_CALIBRATION_LOG),
-    MEP: (MEP_LINK, READ_STATUS, READ_CONSUMER_LOG, READ_CALIBRATION_LOG),
+    ADMIN: (SET_TIME, WAKE, CHANGE_KEY, READ_STATUS, READ_SYSTEM_LOG, READ_CONSUMER_LOG, READ_CALIBRATION_LOG,
+            UNLOCK_DISPLAY),
+    MEP: (MEP_LINK, READ_STATUS, READ_CONSUMER_LOG, READ_CALIBRATION_LOG, UNLOCK_DISPLAY),
     LMN: (LMN_TELEGRAMS,),
 }
 
