@@ -6,9 +6,16 @@
 #   python pysml_reader.py PATH FILES   prints each GetList.Res body as one JSON line
 import asyncio
 import json
+import os
 import sys
 
-from sml.asyncio import SmlSerialProtocol
+# The virtualenv's path file puts the repository's folders first (lib/sml among them):
+# drop them so "sml" is pysml's package.
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+_OURS = tuple(os.path.join(_REPO, f) for f in ("lib", "firmware", "boards", "host_tests", "tools"))
+sys.path[:] = [p for p in sys.path if not os.path.abspath(p or ".").startswith(_OURS)]
+
+from sml.asyncio import SmlSerialProtocol  # noqa: E402  (after the path is cleaned)
 
 
 async def main(path, files):
