@@ -220,14 +220,19 @@ def provision_host(storage_dir, plain, serial, secret_file=None):
     return sorted(n for n in DEVICE_KEY_NAMES if n in entry)
 
 
+# The board module builds the parts onboarding needs (storage, board secret, device logs)
+# and hands them to security/onboard.py, which never imports a board module itself.
+_ONBOARD = "import board, security.onboard as o; "
+
+
 def board_provision_argv(port, envelope, utility_key=None):
     """mpremote commands that provision a board running this firmware (security/onboard.py)."""
     argv = []
     if utility_key is not None:
         argv.append(["mpremote", "connect", port, "exec",
-                     "import security.onboard as o; o.factory(%r)" % utility_key.hex()])
+                     _ONBOARD + "o.factory(board.make_store_hardware(), %r)" % utility_key.hex()])
     argv.append(["mpremote", "connect", port, "exec",
-                 "import security.onboard as o; o.provision(%r)" % envelope.hex()])
+                 _ONBOARD + "o.provision(board.make_store_hardware(), %r)" % envelope.hex()])
     return argv
 
 

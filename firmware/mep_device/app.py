@@ -28,7 +28,9 @@ class MEPDevice:
         if service_needed(self.hw.storage_root, self.cfg["ota"]):
             from ota.health import OtaService
 
-            self.ota = OtaService(self.hw, self.cfg, self.supervisor, self.log_root)
+            logs = self.hw.logs  # the board's device logs: OTA events join the system log's one writer
+            self.ota = OtaService(self.hw, self.cfg, self.supervisor, self.log_root,
+                                  system_log=logs.system if logs is not None else None)
             self.supervisor.add("ota", self.ota.task, 2000 + _STALL_MARGIN_MS)
         self.link = self.build_mep(self.supervisor)
         self.log.info("MEP device on %s", self.hw.name)
