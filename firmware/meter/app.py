@@ -136,7 +136,7 @@ class Meter:
 
                 mbus = MBusTables(self.mbus, self.log.tagged("mep"))
             mep = MeterMEP(self, cfg, key, self.log.tagged("mep"), mbus=mbus)
-        except Exception as exc:  # no key provisioned, or a damaged store: the meter runs on without
+        except Exception as exc:  # broad on purpose: no key, a damaged store or a bug: the meter meters on (logged)
             self.log.error("MEP port not started: %s", exc)
             return None
         sup.add("mep", mep.serve_task, _STALL_MARGIN_MS)
