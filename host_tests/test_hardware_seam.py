@@ -8,7 +8,7 @@ from support import REPO, tmpdir, rmtree
 
 CHIP_MODULES = ("machine", "esp32", "rp2", "network")
 PROBES = ("getattr(hw", "hasattr(hw", "getattr(self.hw", "hasattr(self.hw", "getattr(meter.hw",
-          "getattr(log, \"logs\"", "storage_dir")
+          "getattr(log, \"logs\"", "getattr(meter, \"logs\"", "storage_dir")
 
 
 def _is_dir(path):

@@ -1,5 +1,5 @@
 # The wired M-Bus master (meter/mbus.py MBusPort) seen through the MEP tables' adapter
-# interface (meter/mep.py NoMBus): the devices, their stored data sets as received, and
+# interface (meter/mep_tables.py NoMBus): the devices, their stored data sets as received, and
 # on-demand reads.
 
 import asyncio
