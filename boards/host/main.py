@@ -14,7 +14,6 @@ for _path in ("lib", "firmware", "boards/host"):
     sys.path.insert(0, _repo + "/" + _path)
 
 
-
 def storage_dir_of(config_path):
     """The store folder config_path's "board" section names ("data" by default, as board.py),
     or None for a config that does not read: startup.boot reads it again and says what is wrong."""
