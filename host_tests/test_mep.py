@@ -200,7 +200,8 @@ def test_urgent_queue_and_tariff_survive_a_restart():
 
 def test_downlink_messages_and_their_errors():
     root = support.tmpdir("mep")
-    mep = M.make_meter_mep(root)
+    inbox = root + "/inbox"
+    mep = M.make_meter_mep(root, inbox_dir=inbox)
     mep.inbox.apply({"tariff": 1})
     mep.inbox.apply({"urgent": {"app": 1, "text": "hi"}})
     mep.inbox.apply({"nonurgent": [{"app": 2, "json": {"offset_c": 1}}]})
@@ -209,14 +210,13 @@ def test_downlink_messages_and_their_errors():
                 {"nonurgent": "x"}, {"tariff": 9}, {"other": 1}, [1], {"urgent": {"app": 1, "text": "x" * 300}}):
         assert support.raises(MEPError, mep.inbox.apply, bad) is not None
     # The inbox: a malformed file is counted and removed, a good one applied.
-    inbox = root + "/inbox"
     import os
     os.mkdir(inbox)
     with open(inbox + "/1.json", "w") as f:
         f.write("{not json")
     with open(inbox + "/2.json", "w") as f:
         f.write('{"tariff": 2}')
-    mep.inbox.poll(inbox)
+    mep.inbox.poll()
     assert mep.inbox.errors == 1 and mep.tariffs.active == 2 and os.listdir(inbox) == []
     support.rmtree(root)
 

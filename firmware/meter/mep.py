@@ -4,7 +4,8 @@
 #   meter/mep_tables.py     the table set backed by the meter, the procedures, the alert flags
 #   meter/mep_downlink.py   the downlink stores: urgent queue, non-urgent area, overrides
 #   meter/mep_tariff.py     the tariff in force: changes, who made them, names and prices
-#   meter/mep_inbox.py      the utility's downlink messages (files in inbox_dir on the host)
+#   meter/mep_inbox.py      the utility's downlink messages (files in inbox_dir on the host;
+#                           imported only when inbox_dir is set)
 #   here                    the replay window, the event log, the interval energy profile,
 #                           consumer-log entries for private reads, and the tasks
 #
@@ -26,7 +27,6 @@ from mep.server import Server
 from meter.mep_tables import MeterTables, NoMBus
 from meter.mep_downlink import Downlink
 from meter.mep_tariff import TariffTracker
-from meter.mep_inbox import Inbox
 
 _LOG_SEGMENT_BYTES = const(4096)
 _LOG_SEGMENTS = const(4)
@@ -63,7 +63,11 @@ class MeterMEP:
             self.consumer = meter.logs.consumer  # the meter's (security/logs.py): one writer per log
         self.tariffs = TariffTracker(meter.registers, cfg, self.clock, root + "/tariff", self.event)
         self.downlink = Downlink(root, self.clock, self.event)
-        self.inbox = Inbox(self.tariffs, self.downlink, log)
+        self.inbox = None  # only where the utility's messages arrive as files (the host): it costs heap
+        if cfg["inbox_dir"]:
+            from meter.mep_inbox import Inbox
+
+            self.inbox = Inbox(cfg["inbox_dir"], self.tariffs, self.downlink, log)
         self.tables = MeterTables(meter, self.clock, self.tariffs, self.downlink,
                                   mbus if mbus is not None else NoMBus(), self.events, self.profile,
                                   self.consumer.ring)
@@ -102,13 +106,12 @@ class MeterMEP:
 
     async def inbox_task(self, progress):
         """The utility's downlink messages, and the port's counters as a status line."""
-        folder = self.cfg["inbox_dir"]
         status_ms = self.cfg["status_interval_s"] * 1000
         last = rt.ticks_ms()
         while True:
             await rt.sleep_ms(_INBOX_POLL_MS)
-            if folder:
-                self.inbox.poll(folder)
+            if self.inbox is not None:
+                self.inbox.poll()
             if rt.ticks_diff(rt.ticks_ms(), last) >= status_ms:
                 last = rt.ticks_ms()
                 self.emit_status()
@@ -119,5 +122,5 @@ class MeterMEP:
         fields["t"] = self.clock.time_s()
         fields["tariff"] = self.tariffs.active
         fields["urgent_queued"] = len(self.downlink.urgent)
-        fields["inbox_errors"] = self.inbox.errors
+        fields["inbox_errors"] = self.inbox.errors if self.inbox is not None else 0
         status.emit("mep", fields)

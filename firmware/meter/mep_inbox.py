@@ -12,7 +12,8 @@ from mep.errors import MEPError
 
 
 class Inbox:
-    def __init__(self, tariffs, downlink, log):
+    def __init__(self, folder, tariffs, downlink, log):
+        self.folder = folder
         self.tariffs = tariffs  # mep_tariff.TariffTracker
         self.downlink = downlink  # mep_downlink.Downlink
         self.log = log
@@ -38,8 +39,9 @@ class Inbox:
         else:
             raise MEPError("downlink: one of tariff, urgent, nonurgent")
 
-    def poll(self, folder):
-        """Apply and delete every *.json file in folder, oldest name first."""
+    def poll(self):
+        """Apply and delete every *.json file in the folder, oldest name first."""
+        folder = self.folder
         try:
             names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
         except OSError:  # no folder (yet): nothing sent
