@@ -183,18 +183,14 @@ def provisioning_command(entry, utility_key, counter=1):
 
 
 def host_device(storage_dir, secret_file=None):
-    """The host board's key store and command handler, as the firmware opens them."""
+    """The host board's key store, device logs and command handler, as the firmware opens
+    them (board.make_store_hardware, security/onboard.py)."""
     import board  # boards/host/board.py
-    from clock import Clock
-    from security.keystore import KeyStore
-    from security.logs import Logs
+    from security.onboard import open_device
 
-    os.makedirs(storage_dir, exist_ok=True)
-    secret = board.board_secret(secret_file or os.path.join(storage_dir, "board.secret"))
-    clock = Clock()
-    keys = K.DeviceKeys(KeyStore(os.path.join(storage_dir, "keys"), secret))
-    logs = Logs(storage_dir, clock)
-    return keys, logs, C.Commands(keys, logs, clock, os.path.join(storage_dir, "security"))
+    hw = board.make_store_hardware({"board": {"storage_dir": storage_dir, "secret_file": secret_file}})
+    keys, commands = open_device(hw)
+    return keys, hw.logs, commands
 
 
 def provision_host(storage_dir, plain, serial, secret_file=None):

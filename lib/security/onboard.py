@@ -15,13 +15,15 @@ from security import commands as C
 from security.keystore import KeyStore
 
 
-def _open(hw):
+def open_device(hw):
+    """(device keys, command handler) over hw's store, as the firmware opens them
+    (tools/provision.py uses it for a host-board device too)."""
     keys = K.DeviceKeys(KeyStore(hw.storage_root + "/keys", hw.board_secret))
     return keys, C.Commands(keys, hw.logs, hw.clock, hw.storage_root + "/security")
 
 
 def factory(hw, utility_hex):
-    keys, _ = _open(hw)
+    keys, _ = open_device(hw)
     try:
         keys.install_utility(unhexlify(utility_hex))
         print("onboard: ok factory")
@@ -32,7 +34,7 @@ def factory(hw, utility_hex):
 
 
 def provision(hw, envelope_hex):
-    keys, commands = _open(hw)
+    keys, commands = open_device(hw)
     try:
         reply = commands.handle(unhexlify(envelope_hex))
         if reply is None:
