@@ -127,21 +127,21 @@ def test_board_commands_run_the_onboard_module():
 
 def test_onboard_module_provisions_a_board_with_its_own_secret():
     # security/onboard.py as mpremote runs it on a board: each call gets a fresh hardware object
-    # (board.make_store_hardware()) with the board's own secret; onboard imports no board module.
+    # from board.make_store_hardware() (here the host board's) with the board's own secret;
+    # onboard imports no board module.
     import io
     import contextlib
-    from clock import Clock
-    from hardware import Hardware, open_device_logs
 
     d = tmpdir("prov")
     try:
         plain = _generate(d)
-        secret = os.urandom(16)
 
         def store_hardware():
-            clk = Clock()
-            return Hardware(name="test", unique_id=b"T", clock=clk, storage_root=d + "/flash", reset=None,
-                            board_secret=secret, logs=open_device_logs(d + "/flash", clk))
+            return host_board.make_store_hardware({"board": {"storage_dir": d + "/flash"}})
+
+        first = store_hardware()
+        secret = first.board_secret  # made on first boot, the same ever after
+        first.logs.close()
 
         sys.modules.pop("security.onboard", None)
         from security import onboard
