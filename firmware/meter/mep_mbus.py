@@ -26,7 +26,7 @@ class MBusTables:
             for frame in frames:
                 try:
                     header = decode_frame(frame).header
-                except MBusError:
+                except MBusError:  # counted and logged by the scheduler when it stored the set
                     continue
                 if header.get("id"):
                     self._seen[index] = (header["id"], header.get("manufacturer") or "", header.get("medium") or 0)
