@@ -219,9 +219,10 @@ def make_hardware(config, exit=None):
     )
 
 
-def make_store_hardware(config):
+def make_store_hardware(config=None):
     """The parts provisioning needs (security/onboard.py): clock, store, board secret, device
     logs; no watchdog, ports or sampling, so nothing runs or resets meanwhile."""
+    config = config or {}
     board = config.get("board") or {}
     cal_clock = clock.Clock(speed=1)
     root = storage_root(board.get("storage_dir", "data"))
