@@ -29,7 +29,7 @@ class Hardware:
         # confirm_image(): tell the bootloader a full-image update is good (ESP32 rollback).
         self.confirm_image = confirm_image
         # The device logs (security.logs.Logs: system, consumer, calibration), one writer
-        # each for the whole application: opened by make_hardware, or startup.open_log.
+        # each for the whole application: opened by make_hardware (open_device_logs below).
         self.logs = logs
 
 
