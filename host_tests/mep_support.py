@@ -89,6 +89,7 @@ class FakeMeter:
         self.cfg = {"meter_id": "12345678"}
         self.registers = Registers()
         self.metrology = Metrology()
+        self.logs = None  # no device logs: the MEP port opens the consumer log itself
 
 
 class Log:
@@ -102,7 +103,7 @@ class Log:
 
 
 class FakeMBus:
-    """The M-Bus adapter interface (meter.mep.NoMBus) with two devices and stored frames."""
+    """The M-Bus adapter interface (meter.mep_tables.NoMBus) with two devices and stored frames."""
 
     def __init__(self):
         self.sets = []  # (seq, index, t, frame)

@@ -80,3 +80,66 @@ def test_every_board_takes_the_readme_examples():
     board = load_board("esp32")  # the README's fuller example sets ADS131M02 gains
     for block in blocks:
         startup.check_config(json.loads(block), METER_SCHEMA, board.SCHEMA)
+
+
+def _with_module(name, **attrs):
+    """Put a stand-in module `name` in sys.modules; returns the one it replaced (or None)."""
+    saved = sys.modules.get(name)
+    module = types.ModuleType(name)
+    for key, value in attrs.items():
+        setattr(module, key, value)
+    sys.modules[name] = module
+    return saved
+
+
+def _restore(name, saved):
+    if saved is None:
+        sys.modules.pop(name, None)
+    else:
+        sys.modules[name] = saved
+
+
+def test_rp2_optical_and_dlms_ports_are_pio_uarts_for_the_meter():
+    board = load_board("rp2")
+    made = []
+
+    class PioUart:  # the agreed constructor: PioUart(sm_id, tx_pin, rx_pin, baudrate)
+        def __init__(self, sm_id, tx_pin, rx_pin, baudrate):
+            made.append((sm_id, tx_pin, rx_pin, baudrate))
+
+    saved = _with_module("pio_uart", PioUart=PioUart)
+    try:
+        meter = check(board, {})
+        port = board.make_pio_uart(meter, "optical_uart", board.OPTICAL_SM_ID, board.OPTICAL_TX_PIN,
+                                   board.OPTICAL_RX_PIN, board.OPTICAL_BAUDRATE)
+        assert isinstance(port, PioUart) and made == [(0, 8, 9, 9600)], made
+        off = check(board, {"dlms_uart": False})
+        assert board.make_pio_uart(off, "dlms_uart", board.DLMS_SM_ID, 12, 13, 9600) is None, "not fitted: None"
+        device = {"app": "mep_device", "board": {}}
+        assert board.make_pio_uart(device, "optical_uart", 0, 8, 9, 9600) is None, "only the meter has one"
+        assert len(made) == 1
+        assert bad_key(board, {"optical_uart": "yes"}) == "board.optical_uart"
+    finally:
+        _restore("pio_uart", saved)
+
+
+def test_esp32_confirms_a_full_image_through_the_hardware_object():
+    board = load_board("esp32")
+    calls = []
+    saved = _with_module("otaimage", confirm=lambda: calls.append(1) or True)
+    try:
+        assert board.confirm_image() is True and calls == [1], "hw.confirm_image calls otaimage.confirm"
+    finally:
+        _restore("otaimage", saved)
+
+
+def test_device_boards_build_their_pulse_driver_from_the_meter_config():
+    for name, module, cls in (("esp32", "pulse_rmt", "RMTPulser"), ("rp2", "pulse_pio", "PIOPulser")):
+        board = load_board(name)
+        made = []
+        saved = _with_module(module, **{cls: lambda led, width_ms: made.append((led, width_ms)) or "pulser"})
+        try:
+            assert board.make_pulser({"metrology": {"pulse_width_ms": 50}}, "led") == "pulser"
+            assert made == [("led", 50)], (name, made)
+        finally:
+            _restore(module, saved)

@@ -139,7 +139,7 @@ def test_errors_for_unknown_tables_bad_ranges_and_permissions():
             else:
                 raise AssertionError("no error")
         answer = await c.procedure(T.PROC_SET_TARIFF, b"\x02")
-        assert answer["result"] == T.RESULT_NO_AUTH and mep.tariff == 0
+        assert answer["result"] == T.RESULT_NO_AUTH and mep.tariffs.active == 0
         answer = await c.procedure(0x0999)
         assert answer["result"] == T.RESULT_UNKNOWN
         assert mep.server.denied == 2  # security read, tariff write (bad ET21 data is another error)
@@ -153,7 +153,7 @@ def test_overrides_written_by_the_device_are_stored_and_logged():
         image = T.encode_overrides(T.OVERRIDE_SETPOINT, 22.5, 1000)
         await c.write(T.OVERRIDES, image)
         assert T.decode_overrides(await c.read(T.OVERRIDES))["setpoint_c"] == 22.5
-        assert mep._overrides.read() == image
+        assert mep.downlink._overrides.read() == image
         return [r for _, r in mep.events.records()]
 
     records = _linked(body)
@@ -163,9 +163,9 @@ def test_overrides_written_by_the_device_are_stored_and_logged():
 def test_urgent_queue_acknowledged_and_nonurgent_area_never_cleared():
     async def body(mep, c):
         assert T.decode_urgent(await c.read(T.URGENT)) is None
-        first = mep.put_urgent(T.APP_DISPLAY, b"storm warning")
-        mep.put_urgent(T.APP_THERMOSTAT, b'{"offset_c": -2}')
-        mep.put_nonurgent([(T.APP_DISPLAY, b"hello"), (T.APP_THERMOSTAT, b"{}")])
+        first = mep.downlink.put_urgent(T.APP_DISPLAY, b"storm warning")
+        mep.downlink.put_urgent(T.APP_THERMOSTAT, b'{"offset_c": -2}')
+        mep.downlink.put_nonurgent([(T.APP_DISPLAY, b"hello"), (T.APP_THERMOSTAT, b"{}")])
         st = T.decode_status(await c.read(T.ALERT_STATUS))
         assert st["flags"] & T.ALERT_URGENT and st["urgent_queued"] == 2 and st["nonurgent_generation"] == 1
         entry = T.decode_urgent(await c.read(T.URGENT))
@@ -190,34 +190,34 @@ def test_urgent_queue_acknowledged_and_nonurgent_area_never_cleared():
 def test_urgent_queue_and_tariff_survive_a_restart():
     root = support.tmpdir("mep")
     mep = M.make_meter_mep(root)
-    mep.put_urgent(1, b"x")
-    mep.set_tariff(2, "test")
+    mep.downlink.put_urgent(1, b"x")
+    mep.tariffs.set(2, "test")
     again = M.make_meter_mep(root)
-    assert len(again.urgent) == 1 and again.tariff == 2 and again.urgent_next_id == 2
-    assert support.raises(MEPError, again.set_tariff, 7) is not None
+    assert len(again.downlink.urgent) == 1 and again.tariffs.active == 2 and again.downlink.urgent_next_id == 2
+    assert support.raises(MEPError, again.tariffs.set, 7) is not None
     support.rmtree(root)
 
 
 def test_downlink_messages_and_their_errors():
     root = support.tmpdir("mep")
-    mep = M.make_meter_mep(root)
-    mep.apply_downlink({"tariff": 1})
-    mep.apply_downlink({"urgent": {"app": 1, "text": "hi"}})
-    mep.apply_downlink({"nonurgent": [{"app": 2, "json": {"offset_c": 1}}]})
-    assert mep.tariff == 1 and len(mep.urgent) == 1 and mep.nonurgent_gen == 1
+    inbox = root + "/inbox"
+    mep = M.make_meter_mep(root, inbox_dir=inbox)
+    mep.inbox.apply({"tariff": 1})
+    mep.inbox.apply({"urgent": {"app": 1, "text": "hi"}})
+    mep.inbox.apply({"nonurgent": [{"app": 2, "json": {"offset_c": 1}}]})
+    assert mep.tariffs.active == 1 and len(mep.downlink.urgent) == 1 and mep.downlink.nonurgent_gen == 1
     for bad in ({}, {"tariff": "2"}, {"urgent": {"app": 0, "text": "x"}}, {"urgent": {"app": 1}},
                 {"nonurgent": "x"}, {"tariff": 9}, {"other": 1}, [1], {"urgent": {"app": 1, "text": "x" * 300}}):
-        assert support.raises(MEPError, mep.apply_downlink, bad) is not None
+        assert support.raises(MEPError, mep.inbox.apply, bad) is not None
     # The inbox: a malformed file is counted and removed, a good one applied.
-    inbox = root + "/inbox"
     import os
     os.mkdir(inbox)
     with open(inbox + "/1.json", "w") as f:
         f.write("{not json")
     with open(inbox + "/2.json", "w") as f:
         f.write('{"tariff": 2}')
-    mep.poll_inbox(inbox)
-    assert mep.inbox_errors == 1 and mep.tariff == 2 and os.listdir(inbox) == []
+    mep.inbox.poll()
+    assert mep.inbox.errors == 1 and mep.tariffs.active == 2 and os.listdir(inbox) == []
     support.rmtree(root)
 
 
@@ -265,7 +265,7 @@ def test_mbus_devices_data_sets_and_on_demand_read():
 def test_alert_raised_until_acknowledged():
     async def body(mep, c):
         assert not await c.listen(400)
-        mep.set_tariff(1)
+        mep.tariffs.set(1)
         assert await c.listen(2000)
         c.alert_pending = False
         st = T.decode_status(await c.read(T.ALERT_STATUS))
@@ -382,17 +382,17 @@ def test_device_link_master_delivers_and_acknowledges():
         d.register(T.APP_DISPLAY, disp)
         d.register(T.APP_THERMOSTAT, th)
         link = LinkMaster(c, store, d, {"registers_every": 5}, M.Log(), overrides=th.take_override)
-        mep.put_urgent(T.APP_DISPLAY, b"hello")
-        mep.put_urgent(9, b"nobody")
-        mep.put_nonurgent([(T.APP_THERMOSTAT, b'{"offset_c": 1.0}')])
+        mep.downlink.put_urgent(T.APP_DISPLAY, b"hello")
+        mep.downlink.put_urgent(9, b"nobody")
+        mep.downlink.put_nonurgent([(T.APP_THERMOSTAT, b'{"offset_c": 1.0}')])
         await link.cycle()
-        assert link.urgent_acked == 1 and link.urgent_failed == 1 and not mep.urgent
+        assert link.urgent_acked == 1 and link.urgent_failed == 1 and not mep.downlink.urgent
         assert th.setpoint_c == 21.0  # utility offset +1 on tariff 0
-        mep.set_tariff(1)
+        mep.tariffs.set(1)
         th.override(19.0, 600)
         await link.cycle()
         assert th.tariff == 1
-        assert T.decode_overrides(mep.overrides_image)["setpoint_c"] == 19.0
+        assert T.decode_overrides(mep.downlink.overrides_image)["setpoint_c"] == 19.0
         state = disp.state()
         assert state["tariff"]["name"] == "night" and state["realtime"]["import_wh"] == 123456
         assert [m["text"] for m in state["messages"]][:1] == ["hello"]

@@ -110,4 +110,4 @@ def test_server_answers_any_authentic_request_with_a_known_code(code, args):
     out = mep.server.handle(FRAME, memoryview(body), 0)
     assert out is not None and KEYS.verify_down(memoryview(out)[2:])
     assert out[2] in (T.OK, T.ERR_UNRECOGNISED, T.ERR_UNSUPPORTED, T.ERR_PERMISSION, T.ERR_TABLE_OP)
-    assert mep.tariff == 0  # no request with the MEP key changes the tariff
+    assert mep.tariffs.active == 0  # no request with the MEP key changes the tariff

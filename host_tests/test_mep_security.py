@@ -154,7 +154,7 @@ def test_write_to_a_read_only_table_is_refused():
     assert _exchange(mep, _request(keys, 7, T.READ_FULL, struct.pack(">H", T.SECURITY)))[0][0] == T.ERR_PERMISSION
     assert mep.server.denied == 6
     assert _snapshot(root) == before
-    assert mep.tariff == 0
+    assert mep.tariffs.active == 0
     support.rmtree(root)
 
 

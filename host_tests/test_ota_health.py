@@ -30,6 +30,8 @@ class _Hw:
         self.name = "host"
         self.clock = clock.Clock()
         self.resets = 0
+        self.confirm_image = None  # the host board has no bootloader rollback (lib/hardware.py)
+        self.logs = None
 
     def reset(self):
         self.resets += 1
@@ -111,6 +113,40 @@ def test_trial_reverted_when_unhealthy():
     assert slots.read_state(root)["note"] is None
     assert [e["event"] for e in _events(root)].count("reverted") == 1
     rmtree(root)
+
+
+def test_full_image_confirmed_through_the_board():
+    # A full image on trial (ESP32): once healthy, confirmed in the state record and through
+    # hw.confirm_image (the bootloader's rollback); lib/ota imports no board module for it.
+    import asyncio
+
+    root = tmpdir("otah")
+    state = slots.initial_state()
+    state.update(active="image", version="2.0", security_version=2, trial=True,
+                 previous={"active": "factory", "version": "factory", "security_version": 0})
+    slots.write_state(root, state)
+    hw, service = _service(root, True)
+    confirmed = []
+    hw.confirm_image = lambda: confirmed.append(1) or True
+
+    async def until_confirmed():
+        task = asyncio.create_task(service.task(lambda: None))
+        for _ in range(600):  # a safety stop (30 s) far beyond confirm_s; normally ~1 s
+            if confirmed:
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    try:
+        run(until_confirmed())
+        assert confirmed == [1], "hw.confirm_image called once when the image was confirmed"
+        assert not slots.read_state(root)["trial"] and hw.resets == 0
+    finally:
+        rmtree(root)
 
 
 class FakePartition:

@@ -121,47 +121,47 @@ def test_board_commands_run_the_onboard_module():
     envelope = b"\x01" * 40
     argv = provision.board_provision_argv("/dev/ttyACM0", envelope, b"\x02" * 16)
     assert argv[0][:4] == ["mpremote", "connect", "/dev/ttyACM0", "exec"]
-    assert "security.onboard" in argv[0][4] and "factory(" in argv[0][4]
-    assert "provision(%r)" % envelope.hex() in argv[1][4]
+    assert "security.onboard" in argv[0][4] and "factory(board.make_store_hardware()" in argv[0][4]
+    assert "provision(board.make_store_hardware(), %r)" % envelope.hex() in argv[1][4]
 
 
 def test_onboard_module_provisions_a_board_with_its_own_secret():
-    # security/onboard.py as mpremote runs it on a board, with a stand-in board module.
-    import types
+    # security/onboard.py as mpremote runs it on a board: each call gets a fresh hardware object
+    # from board.make_store_hardware() (here the host board's) with the board's own secret;
+    # onboard imports no board module.
     import io
     import contextlib
 
     d = tmpdir("prov")
-    saved = sys.modules.get("board")
     try:
         plain = _generate(d)
-        fake = types.ModuleType("board")
-        fake.STORAGE_ROOT = d + "/flash"
-        secret = os.urandom(16)
-        fake.board_secret = lambda: secret
-        sys.modules["board"] = fake
+
+        def store_hardware():
+            return host_board.make_store_hardware({"board": {"storage_dir": d + "/flash"}})
+
+        first = store_hardware()
+        secret = first.board_secret  # made on first boot, the same ever after
+        first.logs.close()
+
         sys.modules.pop("security.onboard", None)
         from security import onboard
 
         utility = bytes.fromhex(plain["utility_key"])
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            onboard.factory(utility.hex())
-            onboard.provision(provision.provisioning_command(plain["devices"]["12345678"], utility).hex())
-            onboard.provision(provision.provisioning_command(plain["devices"]["12345678"], utility, 2).hex())
-            onboard.factory(utility.hex())
+            onboard.factory(store_hardware(), utility.hex())
+            onboard.provision(store_hardware(), provision.provisioning_command(plain["devices"]["12345678"], utility).hex())
+            onboard.provision(store_hardware(),
+                              provision.provisioning_command(plain["devices"]["12345678"], utility, 2).hex())
+            onboard.factory(store_hardware(), utility.hex())
         lines = out.getvalue().splitlines()
-        assert lines[0] == "onboard: ok factory" and lines[1] == "onboard: ok provisioned"
-        assert lines[2].startswith("onboard: refused") and lines[3] == "onboard: refused utility_disabled"
+        assert lines[0] == "onboard: ok factory" and lines[1] == "onboard: ok provisioned", lines
+        assert lines[2].startswith("onboard: refused") and lines[3] == "onboard: refused utility_disabled", lines
         store = KeyStore(d + "/flash/keys", secret)
         assert store.get("lmn").hex() == plain["devices"]["12345678"]["lmn"]
         assert utility.hex() not in out.getvalue()
     finally:
         sys.modules.pop("security.onboard", None)
-        if saved is not None:
-            sys.modules["board"] = saved
-        else:
-            sys.modules.pop("board", None)
         rmtree(d)
 
 

@@ -77,8 +77,8 @@ class Log:
         for sink in self.sinks:
             try:
                 sink.write(entry)
-            except Exception:
-                self.sink_failures += 1
+            except Exception:  # broad on purpose: a failing sink (full flash, closed console) must
+                self.sink_failures += 1  # not fail the caller or the other sinks; counted instead
 
     def count_by_name(self):
         """{"debug": n, "info": n, "warn": n, "error": n} for status reports."""

@@ -56,14 +56,12 @@ def boot(board, config_path):
 
 def open_log(hw, cfg):
     """The application's logger: console lines (JSON for the simulation) and, from warnings
-    up, the device's system log. The device logs (security/logs.py: system, consumer,
-    calibration) are opened here once and kept as `.logs`, so each has one writer."""
-    from security.logs import Logs, SystemLogSink
-
+    up, the device's system log (hw.logs, security/logs.py: opened by the board, one writer
+    per log; a hardware object without device logs logs to the console only)."""
     console_format = cfg["board"].get("console", "text")
     sinks = [log.JsonSink() if console_format == "json" else log.ConsoleSink()]
-    logs = Logs(hw.storage_root, hw.clock)
-    sinks.append(SystemLogSink(logs))
-    app_log = log.Log(sinks, log.level_from_name(cfg["log_level"]), clock=hw.clock)
-    app_log.logs = logs
-    return app_log
+    if hw.logs is not None:
+        from security.logs import SystemLogSink
+
+        sinks.append(SystemLogSink(hw.logs))
+    return log.Log(sinks, log.level_from_name(cfg["log_level"]), clock=hw.clock)

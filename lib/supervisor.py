@@ -138,7 +138,7 @@ class Supervisor:
             except asyncio.CancelledError:
                 task.running = False
                 raise
-            except Exception as exc:
+            except Exception as exc:  # broad on purpose: any crash is logged, kept and restarted
                 task.last_error = format_exception(exc)
                 if log is not None:
                     log.error("task %s crashed: %s; restart in %d ms",

@@ -113,7 +113,7 @@ def free_port():
 
 
 def write_inbox(inbox_dir, message):
-    """Drop one downlink message for the meter (see firmware/meter/mep.py apply_downlink)."""
+    """Drop one downlink message for the meter (see firmware/meter/mep_inbox.py Inbox.apply)."""
     os.makedirs(inbox_dir, exist_ok=True)
     name = "%d-%s.json" % (time.time_ns(), os.urandom(3).hex())
     tmp = os.path.join(inbox_dir, name + ".tmp")

@@ -183,18 +183,14 @@ def provisioning_command(entry, utility_key, counter=1):
 
 
 def host_device(storage_dir, secret_file=None):
-    """The host board's key store and command handler, as the firmware opens them."""
+    """The host board's key store, device logs and command handler, as the firmware opens
+    them (board.make_store_hardware, security/onboard.py)."""
     import board  # boards/host/board.py
-    from clock import Clock
-    from security.keystore import KeyStore
-    from security.logs import Logs
+    from security.onboard import open_device
 
-    os.makedirs(storage_dir, exist_ok=True)
-    secret = board.board_secret(secret_file or os.path.join(storage_dir, "board.secret"))
-    clock = Clock()
-    keys = K.DeviceKeys(KeyStore(os.path.join(storage_dir, "keys"), secret))
-    logs = Logs(storage_dir, clock)
-    return keys, logs, C.Commands(keys, logs, clock, os.path.join(storage_dir, "security"))
+    hw = board.make_store_hardware({"board": {"storage_dir": storage_dir, "secret_file": secret_file}})
+    keys, commands = open_device(hw)
+    return keys, hw.logs, commands
 
 
 def provision_host(storage_dir, plain, serial, secret_file=None):
@@ -220,14 +216,19 @@ def provision_host(storage_dir, plain, serial, secret_file=None):
     return sorted(n for n in DEVICE_KEY_NAMES if n in entry)
 
 
+# The board module builds the parts onboarding needs (storage, board secret, device logs)
+# and hands them to security/onboard.py, which never imports a board module itself.
+_ONBOARD = "import board, security.onboard as o; "
+
+
 def board_provision_argv(port, envelope, utility_key=None):
     """mpremote commands that provision a board running this firmware (security/onboard.py)."""
     argv = []
     if utility_key is not None:
         argv.append(["mpremote", "connect", port, "exec",
-                     "import security.onboard as o; o.factory(%r)" % utility_key.hex()])
+                     _ONBOARD + "o.factory(board.make_store_hardware(), %r)" % utility_key.hex()])
     argv.append(["mpremote", "connect", port, "exec",
-                 "import security.onboard as o; o.provision(%r)" % envelope.hex()])
+                 _ONBOARD + "o.provision(board.make_store_hardware(), %r)" % envelope.hex()])
     return argv
 
 

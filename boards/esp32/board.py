@@ -26,7 +26,7 @@ import esp32
 from machine import Pin, SPI, UART
 import clock
 from store.fs import make_dirs
-from hardware import Hardware, wants_samples
+from hardware import Hardware, wants_samples, open_device_logs
 from config import Int, Float, Str, Bool, Optional
 from micropython import const
 from drivers.ads131m02 import ADS131M02
@@ -162,26 +162,50 @@ def board_secret():
     return boardsecret.from_nvs(esp32.NVS("security"), machine.unique_id())
 
 
+def make_pulser(config, led):
+    """Metrology pulses timed in hardware (RMT); width from the meter's config."""
+    from pulse_rmt import RMTPulser  # here, not at the top: it assembles/claims a peripheral
+
+    return RMTPulser(led, (config.get("metrology") or {}).get("pulse_width_ms", 30))
+
+
+def confirm_image():
+    """hw.confirm_image: cancel the bootloader's rollback of a full-image update."""
+    from otaimage import confirm  # only when a full image is on trial: it needs esp32.Partition
+
+    return confirm()
+
+
 def make_hardware(config):
     board = config.get("board") or {}
     cal_clock = clock.Clock(speed=1)
-    hw = Hardware(
+    root = make_storage()
+    samples = make_samples(board, cal_clock) if wants_samples(config) else None
+    led = Pin(board.get("led_pin", LED_PIN), Pin.OUT, value=0)
+    return Hardware(
         name=NAME,
         unique_id=machine.unique_id(),
         clock=cal_clock,
-        samples=make_samples(board, cal_clock) if wants_samples(config) else None,
+        samples=samples,
         mbus_uart=make_uart(MBUS_UART_ID, MBUS_BAUDRATE, 0, MBUS_TX_PIN, MBUS_RX_PIN),  # parity 0: even
         mep_uart=make_uart(MEP_UART_ID, MEP_BAUDRATE, None, MEP_TX_PIN, MEP_RX_PIN),
+        # optical_uart, dlms_uart: None. UART0 is the console and UART1/2 are taken above.
         radio=make_radio(board, config.get("lmn")),
-        led=Pin(board.get("led_pin", LED_PIN), Pin.OUT, value=0),
-        storage_root=make_storage(),
+        led=led,
+        pulser=make_pulser(config, led) if samples is not None else None,
+        storage_root=root,
         watchdog=machine.WDT(timeout=config.get("watchdog_ms", DEFAULT_WATCHDOG_MS)),
         reset=machine.reset,
         board_secret=board_secret(),
+        confirm_image=confirm_image,
+        logs=open_device_logs(root, cal_clock),
     )
-    # Metrology pulses timed in hardware; width from the meter's config.
-    from pulse_rmt import RMTPulser  # here, not at the top: it assembles/claims a peripheral
 
-    width_ms = (config.get("metrology") or {}).get("pulse_width_ms", 30)
-    hw.pulser = RMTPulser(hw.led, width_ms) if hw.led is not None else None
-    return hw
+
+def make_store_hardware(config=None):
+    """The parts provisioning needs (security/onboard.py): clock, store, board secret, device
+    logs; no watchdog (it cannot be disarmed once armed), ports or sampling."""
+    cal_clock = clock.Clock(speed=1)
+    root = make_storage()
+    return Hardware(name=NAME, unique_id=machine.unique_id(), clock=cal_clock, storage_root=root,
+                    reset=machine.reset, board_secret=board_secret(), logs=open_device_logs(root, cal_clock))

@@ -12,7 +12,8 @@
 #                             None: config["meter_id"] as BCD bytes, else b"HOST"
 #   mbus_uart        None     wired M-Bus port: "pty:/dev/pts/N", "tcp:127.0.0.1:PORT" or None
 #   mep_uart         None     MEP port, the same forms
-#   optical_uart     None     optical info port (SML or DLMS, optical.protocol), the same forms
+#   optical_uart     None     optical/info port (SML or DLMS, config optical.protocol), the same forms
+#   dlms_uart        None     serial DLMS/HDLC port, the same forms
 #   lmn_uart         None     wired LMN port (SML requests from a gateway), the same forms
 #   air              None     radio air hub "127.0.0.1:PORT" (None: no radio)
 #   watchdog         True     False: no watchdog (debugging)
@@ -37,7 +38,7 @@
 
 import sys
 import clock
-from hardware import Hardware, wants_samples
+from hardware import Hardware, wants_samples, open_device_logs
 from security import boardsecret
 from store.fs import make_dirs
 from config import ConfigError, Section, Int, Float, Str, Bool, List, Optional
@@ -54,6 +55,9 @@ NAME = "host"
 MBUS_BAUDRATE = const(2400)
 MBUS_PARITY = const(0)  # even
 MEP_BAUDRATE = const(9600)
+OPTICAL_BAUDRATE = const(9600)  # SML push (and DLMS over the optical head, after mode E's switch)
+DLMS_BAUDRATE = const(9600)  # HDLC, 8N1
+LMN_BAUDRATE = const(9600)  # SML requests from a gateway on a wired LMN
 
 # Calibration defaults, the same as the device boards' front ends so a recording
 # from either replays here: 24 bit as boards/esp32 (ADS131M02), 12 bit as boards/rp2.
@@ -101,6 +105,7 @@ SCHEMA = {
     "mbus_uart": Optional(LinkAddress()),
     "mep_uart": Optional(LinkAddress()),
     "optical_uart": Optional(LinkAddress()),
+    "dlms_uart": Optional(LinkAddress()),
     "lmn_uart": Optional(LinkAddress()),
     "air": Optional(LinkAddress(with_kind=False)),
     "watchdog": Bool(default=True),
@@ -176,36 +181,55 @@ def make_samples(board, cal_clock):
     )
 
 
+def make_uart(spec, baudrate, parity=None):
+    """A HostUART on the configured link, or None where the config names none."""
+    return HostUART(spec, baudrate=baudrate, parity=parity) if spec else None
+
+
 def make_hardware(config, exit=None):
     """Build the host board's parts from config; exit replaces sys.exit (tests)."""
     board = config.get("board") or {}
     cal_clock = clock.Clock(speed=board.get("speed", 1), start_s=board.get("start_s"))
-    mbus = board.get("mbus_uart")
-    mep = board.get("mep_uart")
     air = board.get("air")
     root = storage_root(board.get("storage_dir", "data"))
     watchdog = None
     if board.get("watchdog", True):
         watchdog = SoftWatchdog(config.get("watchdog_ms", DEFAULT_WATCHDOG_MS), exit=exit)
-    hw = Hardware(
+    samples = make_samples(board, cal_clock) if wants_samples(config) else None
+    led = RecordingPin("metrology led")
+    pulser = None
+    if samples is not None:
+        from metrology.pulse import CountingPulser  # only a meter pulses: other apps keep the heap
+
+        pulser = CountingPulser(led)  # metrology pulses: the recording pin counts them at once
+    return Hardware(
         name=NAME,
         unique_id=unique_id_from(config),
         clock=cal_clock,
-        samples=make_samples(board, cal_clock) if wants_samples(config) else None,
-        mbus_uart=HostUART(mbus, baudrate=MBUS_BAUDRATE, parity=MBUS_PARITY) if mbus else None,
-        mep_uart=HostUART(mep, baudrate=MEP_BAUDRATE) if mep else None,
+        samples=samples,
+        mbus_uart=make_uart(board.get("mbus_uart"), MBUS_BAUDRATE, MBUS_PARITY),
+        mep_uart=make_uart(board.get("mep_uart"), MEP_BAUDRATE),
+        optical_uart=make_uart(board.get("optical_uart"), OPTICAL_BAUDRATE),
+        dlms_uart=make_uart(board.get("dlms_uart"), DLMS_BAUDRATE),
+        lmn_uart=make_uart(board.get("lmn_uart"), LMN_BAUDRATE),
         radio=HostAir(air) if air else None,
-        led=RecordingPin("metrology led"),
+        led=led,
+        pulser=pulser,
         storage_root=root,
         watchdog=watchdog,
         reset=resetter(exit),
         board_secret=board_secret(board.get("secret_file") or root + "/board.secret"),
+        logs=open_device_logs(root, cal_clock),
     )
-    # The optical info port and the wired LMN, 9600 8N1 as SML's info interface runs.
-    hw.optical_uart = HostUART(board["optical_uart"], baudrate=MEP_BAUDRATE) if board.get("optical_uart") else None
-    hw.lmn_uart = HostUART(board["lmn_uart"], baudrate=MEP_BAUDRATE) if board.get("lmn_uart") else None
-    if hw.samples is not None:
-        from metrology.pulse import CountingPulser  # only a meter pulses: other apps keep the heap
 
-        hw.pulser = CountingPulser(hw.led)  # metrology pulses: the recording pin counts them at once
-    return hw
+
+def make_store_hardware(config=None):
+    """The parts provisioning needs (security/onboard.py): clock, store, board secret, device
+    logs; no watchdog, ports or sampling, so nothing runs or resets meanwhile."""
+    config = config or {}
+    board = config.get("board") or {}
+    cal_clock = clock.Clock(speed=1)
+    root = storage_root(board.get("storage_dir", "data"))
+    return Hardware(name=NAME, unique_id=unique_id_from(config), clock=cal_clock, storage_root=root,
+                    reset=resetter(), board_secret=board_secret(board.get("secret_file") or root + "/board.secret"),
+                    logs=open_device_logs(root, cal_clock))

@@ -13,11 +13,27 @@ _repo = _main.rsplit("/", 3)[0]
 for _path in ("lib", "firmware", "boards/host"):
     sys.path.insert(0, _repo + "/" + _path)
 
+
+def storage_dir_of(config_path):
+    """The store folder config_path's "board" section names ("data" by default, as board.py),
+    or None for a config that does not read: startup.boot reads it again and says what is wrong."""
+    import json
+
+    try:
+        with open(config_path) as f:
+            raw = json.load(f)
+    except (OSError, ValueError):  # missing, or not JSON
+        return None
+    board = raw.get("board", {}) if type(raw) is dict else None
+    folder = board.get("storage_dir", "data") if type(board) is dict else None
+    return folder if type(folder) is str and folder else None
+
+
 # Updates (lib/ota): the active slot, if any, replaces the source tree's code on sys.path.
 if len(sys.argv) == 3:
     import ota.boot  # noqa: E402
 
-    _root = ota.boot.storage_dir_of(sys.argv[2], "data")
+    _root = storage_dir_of(sys.argv[2])
     if _root is not None:
         ota.boot.select(_root, [_repo + "/" + _p for _p in ("lib", "firmware", "boards/host")])
     del ota

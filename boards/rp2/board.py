@@ -9,6 +9,8 @@
 #   i_per_count      None
 #   samples          app    use the metering front end: default True for the meter app only
 #   radio            True   False: no CC1101 fitted
+#   optical_uart     app    the optical/info port (PIO UART, GP8/GP9): default True for the meter only
+#   dlms_uart        app    the serial DLMS/HDLC port (PIO UART, GP12/GP13): the same
 #   led_pin          null   the metrology LED's GPIO; null: "LED" (GP25 on a Pico, the
 #                           CYW43's on a Pico W)
 #
@@ -22,7 +24,7 @@ from machine import Pin, SPI, UART, ADC
 import rp2
 import clock
 from store.fs import make_dirs
-from hardware import Hardware, wants_samples
+from hardware import Hardware, wants_samples, wants_part, open_device_logs
 from config import Int, Float, Str, Bool, Optional
 from micropython import const
 from adc_dma import ADCSampler
@@ -43,6 +45,16 @@ MEP_TX_PIN = const(4)  # GP4
 MEP_RX_PIN = const(5)  # GP5
 MEP_BAUDRATE = const(9600)
 UART_RXBUF_BYTES = const(512)  # a whole 261-byte M-Bus frame and then some
+# The optical/info port (SML or DLMS, config optical.protocol) and the serial DLMS/HDLC port:
+# PIO UARTs (pio_uart.py) on PIO0, state machines 0-1 and 2-3 (pulse_pio.py takes PIO1's 4).
+OPTICAL_SM_ID = const(0)
+OPTICAL_TX_PIN = const(8)  # GP8
+OPTICAL_RX_PIN = const(9)  # GP9
+OPTICAL_BAUDRATE = const(9600)
+DLMS_SM_ID = const(2)
+DLMS_TX_PIN = const(12)  # GP12
+DLMS_RX_PIN = const(13)  # GP13
+DLMS_BAUDRATE = const(9600)
 
 # CC1101 radio on SPI0. CC1101: 10 MHz max, 6.5 MHz for bursts.
 RADIO_SPI_ID = const(0)
@@ -85,6 +97,8 @@ SCHEMA = {
     "i_per_count": Optional(Float(0.0)),
     "samples": Optional(Bool()),
     "radio": Bool(default=True),
+    "optical_uart": Optional(Bool()),
+    "dlms_uart": Optional(Bool()),
     "led_pin": Optional(Int(0, 29)),
     "console": Str(choices=("text", "json"), default="text"),
 }
@@ -132,27 +146,54 @@ def board_secret():
     return boardsecret.from_file(STORAGE_ROOT + "/board.secret", machine.unique_id())
 
 
+def make_pulser(config, led):
+    """Metrology pulses timed in hardware (PIO); width from the meter's config."""
+    from pulse_pio import PIOPulser  # here, not at the top: it assembles/claims a peripheral
+
+    return PIOPulser(led, (config.get("metrology") or {}).get("pulse_width_ms", 30))
+
+
+def make_pio_uart(config, key, sm_id, tx_pin, rx_pin, baudrate):
+    """A PIO UART (pio_uart.py) where the board section's `key` fits one (default: meter only)."""
+    if not wants_part(config, key):
+        return None
+    from pio_uart import PioUart  # here, not at the top: it assembles/claims state machines
+
+    return PioUart(sm_id, tx_pin, rx_pin, baudrate)
+
+
 def make_hardware(config):
     board = config.get("board") or {}
     cal_clock = clock.Clock(speed=1)
     watchdog_ms = min(MAX_WATCHDOG_MS, config.get("watchdog_ms", DEFAULT_WATCHDOG_MS))
-    hw = Hardware(
+    root = make_storage()
+    samples = make_samples(board, cal_clock) if wants_samples(config) else None
+    led = Pin(LED_PIN if board.get("led_pin") is None else board["led_pin"], Pin.OUT, value=0)
+    return Hardware(
         name=NAME,
         unique_id=machine.unique_id(),
         clock=cal_clock,
-        samples=make_samples(board, cal_clock) if wants_samples(config) else None,
+        samples=samples,
         mbus_uart=make_uart(MBUS_UART_ID, MBUS_BAUDRATE, 0, MBUS_TX_PIN, MBUS_RX_PIN),  # parity 0: even
         mep_uart=make_uart(MEP_UART_ID, MEP_BAUDRATE, None, MEP_TX_PIN, MEP_RX_PIN),
+        optical_uart=make_pio_uart(config, "optical_uart", OPTICAL_SM_ID, OPTICAL_TX_PIN, OPTICAL_RX_PIN,
+                                   OPTICAL_BAUDRATE),
+        dlms_uart=make_pio_uart(config, "dlms_uart", DLMS_SM_ID, DLMS_TX_PIN, DLMS_RX_PIN, DLMS_BAUDRATE),
         radio=make_radio(board, config.get("lmn")),
-        led=Pin(LED_PIN if board.get("led_pin") is None else board["led_pin"], Pin.OUT, value=0),
-        storage_root=make_storage(),
+        led=led,
+        pulser=make_pulser(config, led) if samples is not None else None,
+        storage_root=root,
         watchdog=machine.WDT(timeout=watchdog_ms),
         reset=machine.reset,
         board_secret=board_secret(),
+        logs=open_device_logs(root, cal_clock),
     )
-    # Metrology pulses timed in hardware; width from the meter's config.
-    from pulse_pio import PIOPulser  # here, not at the top: it assembles/claims a peripheral
 
-    width_ms = (config.get("metrology") or {}).get("pulse_width_ms", 30)
-    hw.pulser = PIOPulser(hw.led, width_ms) if hw.led is not None else None
-    return hw
+
+def make_store_hardware(config=None):
+    """The parts provisioning needs (security/onboard.py): clock, store, board secret, device
+    logs; no watchdog (it cannot be disarmed once armed), ports or sampling."""
+    cal_clock = clock.Clock(speed=1)
+    root = make_storage()
+    return Hardware(name=NAME, unique_id=machine.unique_id(), clock=cal_clock, storage_root=root,
+                    reset=machine.reset, board_secret=board_secret(), logs=open_device_logs(root, cal_clock))

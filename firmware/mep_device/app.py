@@ -28,7 +28,7 @@ class MEPDevice:
         if service_needed(self.hw.storage_root, self.cfg["ota"]):
             from ota.health import OtaService
 
-            logs = getattr(self.log_root, "logs", None)  # one writer per log; refusals rate-limited
+            logs = self.hw.logs  # the board's device logs: one writer per log, refusals rate-limited
             self.ota = OtaService(self.hw, self.cfg, self.supervisor, self.log_root,
                                   system_log=logs.ota if logs is not None else None)
             self.supervisor.add("ota", self.ota.task, 2000 + _STALL_MARGIN_MS)

@@ -4,7 +4,7 @@
 from mep import tables as T
 from mep.client import Client
 from mep.secure import LinkKeys
-from store.fs import make_dirs
+from store.fs import make_dirs, StoreError
 from mep_device.dispatch import Dispatcher
 from mep_device.localstore import LocalStore
 from mep_device.link import LinkMaster
@@ -18,11 +18,11 @@ def build_apps(device, sup, stall_margin_ms):
     if hw.mep_uart is None:
         log.error("no MEP port on this board: link not started")
         return None
-    from security.keystore import open_board_keys
+    from security.keystore import open_board_keys, KeyStoreError
 
     try:
         key = open_board_keys(hw).get("mep")
-    except Exception as exc:  # not provisioned, or a damaged store: the device runs on without
+    except (KeyStoreError, StoreError, OSError) as exc:  # not provisioned, or a damaged store: runs on without
         log.error("MEP link not started: %s", exc)
         return None
     root = hw.storage_root + "/mep"

@@ -17,7 +17,7 @@ from meter.metrology import Metrology
 from meter.registers import EnergyRegisters
 from metrology.tariff import TariffSchedule
 from metrology.calibration import CalibrationStore
-from security.logs import Logs
+from hardware import open_device_logs
 from metrology.pulse import PinPulser
 from meter.lmn import Transmitter
 from ota.settings import service_needed
@@ -40,15 +40,16 @@ class Meter:
             self.log.error("metrology.tou: %s; no time-of-use schedule", exc)
             schedule = TariffSchedule((), m["tariffs"])
         self.registers = EnergyRegisters(hw.storage_root, m["tariffs"], schedule, hw.clock)
-        # The device logs (system, consumer, calibration): one writer each, shared by the tasks.
-        self.logs = getattr(log, "logs", None) or Logs(hw.storage_root, hw.clock)
+        # The device logs (system, consumer, calibration): one writer each, shared by the tasks;
+        # the board opens them (a test's hardware without them gets the meter's own).
+        self.logs = hw.logs if hw.logs is not None else open_device_logs(hw.storage_root, hw.clock)
         self.calibration = CalibrationStore(hw.storage_root, self.logs.calibration)
         if self.calibration.damaged:
             self.log.error("stored calibration unreadable: default constants in use")
         self.periods = 0
         self.supervisor = Supervisor(watchdog=hw.watchdog, log=log)
         # The board's pulse driver (hw.pulser: PIO, RMT, a counting pin) or a task on the LED pin.
-        self.pulser = getattr(hw, "pulser", None)
+        self.pulser = hw.pulser
         if self.pulser is None and hw.led is not None and hw.samples is not None:
             self.pulser = PinPulser(hw.led, m["pulse_width_ms"])
         samples = hw.samples
@@ -58,8 +59,8 @@ class Meter:
             i_per_count = m["i_per_count"] or samples.i_per_count
             blocks = max(1, (m["period_ms"] * samples.rate_hz) // (1000 * samples.pairs_per_block))
             self.metrology = Metrology(samples.rate_hz, blocks * samples.pairs_per_block, v_per_count, i_per_count,
-                                       self.registers, m, adc_bits=getattr(samples, "adc_bits", 12),
-                                       zero_count=samples.zero_count, skew_us=getattr(samples, "skew_us", 0),
+                                       self.registers, m, adc_bits=samples.adc_bits,
+                                       zero_count=samples.zero_count, skew_us=samples.skew_us,
                                        calibration=self.calibration.calibration,
                                        calendar_ms_per_pair=1000 * hw.clock.speed / samples.rate_hz,
                                        clock=hw.clock, pulses=self.pulser)
@@ -137,7 +138,7 @@ class Meter:
 
                 mbus = MBusTables(self.mbus, self.log.tagged("mep"))
             mep = MeterMEP(self, cfg, key, self.log.tagged("mep"), mbus=mbus)
-        except Exception as exc:  # no key provisioned, or a damaged store: the meter runs on without
+        except Exception as exc:  # broad on purpose: no key, a damaged store or a bug: the meter meters on (logged)
             self.log.error("MEP port not started: %s", exc)
             return None
         sup.add("mep", mep.serve_task, _STALL_MARGIN_MS)

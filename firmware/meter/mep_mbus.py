@@ -1,5 +1,5 @@
 # The wired M-Bus master (meter/mbus.py MBusPort) seen through the MEP tables' adapter
-# interface (meter/mep.py NoMBus): the devices, their stored data sets as received, and
+# interface (meter/mep_tables.py NoMBus): the devices, their stored data sets as received, and
 # on-demand reads.
 
 import asyncio
@@ -26,7 +26,7 @@ class MBusTables:
             for frame in frames:
                 try:
                     header = decode_frame(frame).header
-                except MBusError:
+                except MBusError:  # counted and logged by the scheduler when it stored the set
                     continue
                 if header.get("id"):
                     self._seen[index] = (header["id"], header.get("manufacturer") or "", header.get("medium") or 0)

@@ -26,7 +26,7 @@ from sml.push import PushFile, STATUS_LOAD, STATUS_EXPORT
 def wanted(hw, cfg):
     """True if the board has a port for SML and the configuration puts SML on it."""
     optical = getattr(hw, "optical_uart", None) is not None and cfg["optical"]["protocol"] == "sml"
-    return optical or (getattr(hw, "lmn_uart", None) is not None and cfg["sml"]["lmn"])
+    return optical or (hw.lmn_uart is not None and cfg["sml"]["lmn"])
 
 
 def server_id_of(cfg):
@@ -66,7 +66,7 @@ class MeterSML:
     def add_tasks(self, sup, margin_ms):
         if self.uart is not None and self.meter.cfg["optical"]["protocol"] == "sml":
             sup.add("sml_push", self.push_task, self.settings["push_s"] * 1000 + margin_ms)
-        lmn_uart = getattr(self.hw, "lmn_uart", None)
+        lmn_uart = self.hw.lmn_uart
         if lmn_uart is not None and self.settings["lmn"]:
             from meter.sml_lmn import LmnServer
 

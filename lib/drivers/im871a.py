@@ -14,6 +14,7 @@
 #
 # uart: the portable async port of drivers/uartstream.py (read_some, write_all).
 
+import asyncio
 import rt
 from micropython import const
 from wmbus import frame
@@ -103,7 +104,7 @@ class IM871A:
                 raise IM871AError("no answer to message 0x%02x" % message)
             try:
                 got = await rt.wait_for_ms(self.uart.read_some(self._chunk), left)
-            except Exception:  # asyncio.TimeoutError: checked at the top
+            except asyncio.TimeoutError:  # the deadline is checked at the top
                 got = 0
             room = len(self._rx) - self._rx_len
             if got > room:

@@ -18,8 +18,8 @@ def choose(root):
     """(slot name, state) to run, updating the state record for a trial boot."""
     try:
         state = slots.read_state(root)
-    except Exception:  # a damaged record: run the factory code, which can report it
-        return slots.FACTORY, None
+    except Exception:  # broad on purpose: nothing may stop a boot; the factory code reports the record
+        return slots.FACTORY, None  # (ota.settings.service_needed starts the OTA task, which logs it)
     if state["trial"]:
         boots = state["boots"] + 1
         if boots > state["max_boots"]:
@@ -43,16 +43,3 @@ def select(root, factory_paths, keep=()):
             if name not in before and name != "__main__":
                 del sys.modules[name]
     return slot, state
-
-
-def storage_dir_of(config_path, default):
-    """The host board's storage folder named by a config.json (its "board" section), or default."""
-    import json
-
-    try:
-        with open(config_path) as f:
-            raw = json.load(f)
-        folder = raw.get("board", {}).get("storage_dir", default)
-    except Exception:  # startup.boot reports an unreadable config properly
-        return None
-    return folder if isinstance(folder, str) and folder else None

@@ -25,15 +25,6 @@ def healthy(statuses, own_name):
     return True
 
 
-def _confirm_image():
-    """A full-image update (ESP32): cancel the bootloader's rollback too."""
-    try:
-        import otaimage  # boards/esp32 only
-    except ImportError:
-        return
-    otaimage.confirm()
-
-
 class OtaService:
     def __init__(self, hw, cfg, supervisor, log, name="ota", system_log=None):
         self.hw = hw
@@ -46,6 +37,7 @@ class OtaService:
         self._receiver = None
         self.server = None
         self.poll_ms = _POLL_MS
+        self.log_failures = 0  # events the system log did not take (the receiver counts its own)
 
     @property
     def receiver(self):
@@ -58,19 +50,25 @@ class OtaService:
         return self._receiver
 
     def _notify(self, fields):
-        if fields["event"] == "refused":
+        event = fields["event"]
+        if event == "refused":
             self.log.warn("update refused: %s %s (version %s)", fields["reason"], fields["detail"], fields["version"])
+        elif event in ("log-failed", "resume-dropped"):
+            self.log.error("update %s: %s", event, fields["detail"])
         else:
-            self.log.info("update %s: version %s", fields["event"], fields.get("version"))
+            self.log.info("update %s: version %s", event, fields.get("version"))
 
     def event(self, fields):
-        slots.log_event(self.root, self.hw.clock.time_s(), fields, self.system_log)
+        error = slots.log_event(self.root, self.hw.clock.time_s(), fields, self.system_log)
+        if error is not None:
+            self.log_failures += 1
+            self.log.error("OTA event %s not in the system log: %s", fields["event"], error)
 
     def report_boot(self):
         """Log the boot selector's note (a revert) once, then clear it."""
         try:
             state = slots.read_state(self.root)
-        except Exception as exc:
+        except Exception as exc:  # broad on purpose: a record of any damage or shape is reported, not fatal
             self.log.error("OTA state record damaged (%s): running the factory version", exc)
             self.event({"event": "state-damaged"})
             return None
@@ -111,14 +109,13 @@ class OtaService:
             if self.server is not None:
                 self.server.close()
                 self.server = None
-        self.poll_ms = _POLL_MS
-        self.receiver.notify = self._notify
 
-    def _notify(self, fields):
-        if fields["event"] == "refused":
-            self.log.warn("update refused: %s %s (version %s)", fields["reason"], fields["detail"], fields["version"])
-        else:
-            self.log.info("update %s: version %s", fields["event"], fields.get("version"))
+    def _confirm_image(self):
+        """A full-image update: the board's bootloader keeps it too (hw.confirm_image, ESP32)."""
+        if self.hw.confirm_image is None:
+            self.log.error("a full image confirmed on a board without image confirmation (%s)", self.hw.name)
+        elif not self.hw.confirm_image():
+            self.log.warn("bootloader has no rollback to cancel")
 
     async def _trial(self, state, progress):
         confirm_ms = self.cfg["confirm_s"] * 1000
@@ -133,7 +130,7 @@ class OtaService:
             elif rt.ticks_diff(now, healthy_since) >= confirm_ms:
                 slots.confirm(self.root, state)
                 if state["active"] == "image":
-                    _confirm_image()
+                    self._confirm_image()
                 self.log.info("version %s confirmed (healthy for %d s)", state["version"], self.cfg["confirm_s"])
                 self.event({"event": "confirmed", "version": state["version"],
                             "security_version": state["security_version"]})

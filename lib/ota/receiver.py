@@ -35,8 +35,8 @@ def load_anchor(root):
     from crypto import ecdsa  # imported on the first update, not at boot: the G table is ~7 KB of heap
     try:
         raw = AtomicRecord(root + ANCHOR_PATH).read()
-    except Exception:
-        raw = None
+    except (OSError, StoreError) as exc:  # a damaged anchor is not an absent one: say which
+        raise Refused(bundle.NO_ANCHOR, "stored OTA trust anchor unreadable: %s" % exc)
     if raw is None:
         raise Refused(bundle.NO_ANCHOR, "no OTA trust anchor provisioned")
     try:
@@ -69,6 +69,8 @@ class Receiver:
         self._progress = AtomicRecord(root + "/ota/progress")
         self._head_record = AtomicRecord(root + "/ota/head")
         self.notify = None  # notify(fields): each logged event, for the console (health.py)
+        self.log_failures = 0  # events the system log did not take (full or failing flash)
+        self.resume_failures = 0  # downloads started over because their progress was unreadable
         self._reset()
 
     def _reset(self):
@@ -90,9 +92,13 @@ class Receiver:
         return self.clock.time_s() if self.clock is not None else 0
 
     def log(self, fields):
-        slots.log_event(self.root, self._now(), fields, self.system_log)
+        error = slots.log_event(self.root, self._now(), fields, self.system_log)
+        if error is not None:
+            self.log_failures += 1
         if self.notify is not None:
             self.notify(fields)
+            if error is not None:
+                self.notify({"event": "log-failed", "detail": str(error), "version": fields.get("version")})
 
     def _refuse(self, reason, detail=""):
         """Drop the download, log why, raise Refused."""
@@ -133,16 +139,9 @@ class Receiver:
         if self._file is not None:
             self._file.close()
         self._reset()
-        progress = None
-        try:
-            progress = self._progress.read_json()
-        except Exception:
-            pass
-        if progress and progress.get("id") == bundle_id and progress.get("total") == total:
-            try:
-                head = self._head_record.read()
-            except Exception:
-                head = None
+        progress = self._resume_record(self._progress, True)
+        if type(progress) is dict and progress.get("id") == bundle_id and progress.get("total") == total:
+            head = self._resume_record(self._head_record, False)
             if head is not None:
                 self.bundle_id = bundle_id
                 self.total = total
@@ -216,6 +215,16 @@ class Receiver:
         return new
 
     # ---- internals
+
+    def _resume_record(self, record, is_json):
+        """A download record for resuming, or None; an unreadable one (damaged flash) only costs
+        the resume, so it is counted and logged and the download starts over."""
+        try:
+            return record.read_json() if is_json else record.read()
+        except (OSError, ValueError, StoreError) as exc:  # ValueError: not JSON
+            self.resume_failures += 1
+            self.log({"event": "resume-dropped", "detail": "%s: %s" % (record.path, exc)})
+            return None
 
     def _accept_head(self, head, state, fresh):
         """Verify the head, check the policy, prepare the slot (fresh) or reopen it."""

@@ -83,5 +83,5 @@ async def serve_stream(reader, writer, receiver, on_switched=None):
         writer.close()
         try:
             await writer.wait_closed()
-        except Exception:
+        except OSError:  # the peer dropped the connection first: it is closed either way
             pass

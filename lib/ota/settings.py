@@ -2,6 +2,7 @@
 
 from config import Section, Int
 from store.atomic import AtomicRecord
+from store.fs import StoreError
 
 # port: the host board's TCP update port (0: none). A trial version is confirmed after
 # confirm_s healthy seconds, reverted if not within trial_s or after max_boots trial boots.
@@ -23,6 +24,8 @@ def service_needed(root, ota_cfg):
         return True
     try:
         state = AtomicRecord(root + "/ota/state").read_json()
-    except Exception:
+    except (OSError, ValueError, StoreError):  # damaged: the OTA task reads it again and reports it
         return True
-    return state is not None and bool(state.get("trial") or state.get("note"))
+    if state is None:
+        return False
+    return type(state) is not dict or bool(state.get("trial") or state.get("note"))

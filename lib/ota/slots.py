@@ -17,7 +17,7 @@
 
 import os
 from store.atomic import AtomicRecord
-from store.fs import make_dirs
+from store.fs import make_dirs, StoreError
 
 FACTORY = "factory"
 SLOTS = ("a", "b")
@@ -117,10 +117,11 @@ SYSLOG_SEGMENTS = 4
 
 
 def log_event(root, t, fields, system_log=None):
-    """Append {"t", "kind": "ota", **fields} to the system log; never raises (a full or
-    failing log must not stop an update or a revert). system_log: the running app's
-    (security.logs.DeviceLog; one writer per log); without it (the boot selector, before
-    the app) the log is opened for this one record."""
+    """Append {"t", "kind": "ota", **fields} to the system log. A full or failing log must
+    not stop an update or a revert, so its error is returned, not raised (None: written);
+    the caller counts and reports it. system_log: the running app's (security.logs.DeviceLog;
+    one writer per log); without it (the boot selector, before the app) the log is opened
+    for this one record."""
     try:
         if system_log is None:
             from security.logs import DeviceLog
@@ -132,6 +133,6 @@ def log_event(root, t, fields, system_log=None):
                 system_log.close()
         else:
             system_log.append("ota", fields, t)
-    except Exception:
-        return False
-    return True
+    except (OSError, StoreError) as exc:  # security.logs.LogError (full, not JSON) is a StoreError
+        return exc
+    return None
