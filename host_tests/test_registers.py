@@ -2,7 +2,7 @@
 # schedule and the MEP override rule), persistence, never backwards, old records.
 
 import support
-from metrology.energy import EnergyAccumulator, MWMS_PER_WH
+from metrology.energy import EnergyAccumulator, MWMS_PER_WH, milli
 from metrology.tariff import TariffSchedule
 from meter.registers import EnergyRegisters
 from store import AtomicRecord
@@ -26,6 +26,34 @@ def test_quadrants():
         acc.add(p, q, 3_600_000)  # one hour each
     assert acc.regs == [3600, 3600, 3600, 3600, 3600, 3600]
     support.raises(ValueError, acc.add, 1.0, 0.0, -1)
+
+
+def test_a_float_power_is_booked_at_the_milliwatt_it_holds():
+    # 1234.567 W for an hour in 1 s periods is 1234.567 Wh exactly (1234 Wh and 0.567 Wh,
+    # 2,041,200,000 mWms, carried). W x 1000 x ms in float32 rounds each second's
+    # 1,234,567,000 mWms to 1,234,567,040 (a 128 mWms grid): 144,000 mWms off in the hour.
+    acc = EnergyAccumulator()
+    for _ in range(3600):
+        acc.add(1234.567, -0.25, 1000)
+    assert acc.import_wh == 1234, "expected 1234 Wh, got %d" % acc.import_wh
+    assert acc.rems[0] == 2_041_200_000, "expected 2041200000 mWms carried, got %d" % acc.rems[0]
+    assert acc.regs[5] == 0 and acc.rems[5] == 250 * 3_600_000, "Q4 carries 0.25 var for an hour, got %r" % (
+        acc.rems[5],)
+
+
+def test_powers_above_float32_precision_stay_exact():
+    # 16777.217 W: the float32 holds 16777.216796875, so 16777217 mW (old: x 1000 first,
+    # a float32 product above 2**24 whose last mW is gone). 20 kW for a day in 1 s steps.
+    assert milli(16777.217) == 16777217 and milli(-16777.217) == -16777217, milli(16777.217)
+    assert milli(0.0005) == 1 and milli(-0.0005) == -1 and milli(0.0004) == 0, "halves away from zero"
+    assert milli(3) == 3000 and milli(-2) == -2000
+    acc = EnergyAccumulator()
+    for _ in range(86400):
+        acc.add_mw(20_000_001, 0, 1000)
+    total_mwms = 20_000_001 * 1000 * 86400
+    assert acc.import_wh == total_mwms // MWMS_PER_WH, acc.import_wh
+    assert acc.rems[0] == total_mwms % MWMS_PER_WH, acc.rems[0]
+    support.raises(TypeError, acc.add, 1.0, 0.0, 0.5)  # durations are integer ms
 
 
 def test_tariff_registers_add_up_to_the_totals():
