@@ -169,7 +169,7 @@ class MeterMEP:
     def _tariffs(self):
         names = self.cfg["tariff_names"]
         prices = self.cfg["tariff_prices"]
-        return [(int(prices[i] * 10000) if i < len(prices) else 0, names[i] if i < len(names) else "t%d" % i)
+        return [(T.price_units(prices[i]) if i < len(prices) else 0, names[i] if i < len(names) else "t%d" % i)
                 for i in range(self.tariff_count())]
 
     def ident_image(self):
