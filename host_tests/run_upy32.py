@@ -39,9 +39,19 @@ CANNOT_RUN = {
     "test_ota": "TCP sockets (the OTA protocol over loopback)",
 }
 
-# Modules whose 32-bit failures belong to another change in flight, run but not counted
-# against the stage until it lands. The lead removes each entry when its fix merges.
+# Failures that belong to another change in flight: the modules run, and these failures
+# are listed as pending instead of failing the stage. "module" (all its failures) or
+# "module::test". The lead removes each entry when its fix merges.
 PENDING = {
+    # records (issue 11: exact M-Bus decoding): the decoder scales in float32, so values
+    # lose digits (amt_calec_mb power 13426157 decodes as 13426156.0).
+    "test_mbus_decode_corpus": "records: M-Bus values decoded in float32",
+    # tooling (issue 12: flaky tests): both run the calendar at 600-3600x real time and
+    # assume the first due time (a few real ms away) is still ahead when the task starts;
+    # on qemu's slower interpreter it has passed, so a read is skipped.
+    "test_mbus_meter::test_task_under_the_supervisor_reads_on_schedule": "tooling: wall-clock schedule test",
+    "test_mbus_schedule::test_scheduled_and_status_reads_store_data_sets_as_received":
+        "tooling: wall-clock schedule test",
 }
 
 
@@ -83,16 +93,21 @@ def main():
         return 0
     started = time.monotonic()
     stage = make_stage()
-    names, notes = [], []
+    names, host_only, cpython_only = [], [], []
     for name in each.discover(args.modules):
         if name in CANNOT_RUN:
-            notes.append("cannot run %s: needs %s" % (name, CANNOT_RUN[name]))
+            host_only.append(name)
+            print("cannot run %s: needs %s" % (name, CANNOT_RUN[name]))
         elif each.cpython_only(name):
-            notes.append("cannot run %s: cpython-only (hypothesis, subprocesses or host tools)" % name)
+            cpython_only.append(name)
+            print("cannot run %s: cpython-only (hypothesis, subprocesses or host tools)" % name)
         else:
             names.append(name)
-    for note in notes:
-        print(note)
+    notes = []  # for the summary of make test: short
+    if host_only:
+        notes.append("cannot run (host board, sockets): " + ", ".join(host_only))
+    if cpython_only:
+        notes.append("cannot run: %d cpython-only modules" % len(cpython_only))
 
     def command_for(name):
         command = [args.upy32, "run", "--arch", args.arch, "--heap", args.heap, "--mpy-cross", args.mpy_cross,
@@ -101,25 +116,19 @@ def main():
             command += ["--data-ext", ext]
         return command + [os.path.join(stage, "host_tests", "run_upy.py"), name]
 
-    totals, failures = [0, 0, 0], []
-    pending_totals, pending_failures = [0, 0, 0], []
-    counted = [n for n in names if n not in PENDING]
-    each.run_all(command_for, counted, args.jobs, totals, failures)
-    pending = [n for n in names if n in PENDING]
-    if pending:
-        print("pending (run, not counted): %s" % ", ".join(pending))
-        each.run_all(command_for, pending, args.jobs, pending_totals, pending_failures)
-        for name in pending:
-            notes.append("pending %s: %s" % (name, PENDING[name]))
+    totals, failures, pending_failures = [0, 0, 0], [], []
+    each.run_all(command_for, names, args.jobs, totals, failures, PENDING, pending_failures)
     elapsed_s = time.monotonic() - started
     print("%s: %d passed, %d failed, %d skipped (%d modules, heap %s each, %.0f s)"
-          % (title, *totals, len(counted), args.heap, elapsed_s))
-    if pending:
-        print("%s pending: %d passed, %d failed, %d skipped" % (title, *pending_totals))
+          % (title, *totals, len(names), args.heap, elapsed_s))
+    for failure in pending_failures:
+        entry = failure.split(" ")[0]
+        reason = PENDING.get(entry) or PENDING.get(entry.split("::")[0], "")
+        line = "pending (not counted): %s: %s" % (failure, reason)
+        print(line)
+        notes.append(line)
     if whole_stage:
-        notes.append("%d modules at heap %s in %.0f s" % (len(counted), args.heap, elapsed_s))
-        if pending_failures:
-            notes.append("pending failures (not counted): " + ", ".join(pending_failures))
+        notes.append("%d modules at heap %s in %.0f s" % (len(names), args.heap, elapsed_s))
         results.write("micropython32", title, *totals, failures, notes)
     return 1 if totals[1] else 0
 
