@@ -68,9 +68,13 @@ class Clock:
 
 def civil_from_epoch_s(epoch_s):
     """(year, month, day, hour, minute, second, weekday 0=Monday) in UTC, any port epoch."""
-    days, rem = divmod(epoch_s, 86400)
-    hour, rem = divmod(rem, 3600)
-    minute, second = divmod(rem, 60)
+    # Two operations on the epoch (a long int on 32-bit ports), then small ints only, and
+    # no divmod tuples: the result tuple is the only other allocation.
+    days = epoch_s // 86400
+    rem = epoch_s % 86400
+    hour = rem // 3600
+    minute = rem % 3600 // 60
+    second = rem % 60
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
     # Howard Hinnant's days-to-civil algorithm, valid for the whole proleptic calendar.
     z = days + 719468
