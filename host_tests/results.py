@@ -97,7 +97,8 @@ def from_log(stage, path, status):
         failures = re.findall(r"^(\S+:\d+:\d+: \w+)", text, re.M)
     if status and not failures:
         failures = ["(%s exited with status %s)" % (stage, status)]
-    write(stage, stage, 0, len(failures), 0, failures, notes, status=status)
+    title = {"targets": "targets (mpy-cross)", "lint": "lint (ruff)"}.get(stage, stage)
+    write(stage, title, 0, len(failures), 0, failures, notes, status=status)
 
 
 def summary():
