@@ -33,6 +33,14 @@ def cpython_only(test):
     return skipped
 
 
+def needs_host_board():
+    """Skip a test that drives the host board (boards/host: sockets, ptys) on a port without them."""
+    try:
+        import socket  # noqa: F401
+    except ImportError:
+        skip("needs the host board (sockets), which a bare-metal port has not")
+
+
 def run(coro):
     """Run one coroutine on a fresh event loop and return its result."""
     try:
@@ -49,7 +57,7 @@ _made = [0]
 def tmpdir(tag="t"):
     """A new empty directory for one test."""
     _made[0] += 1
-    base = os.getenv("TMPDIR") or "/tmp"
+    base = (os.getenv("TMPDIR") if hasattr(os, "getenv") else None) or "/tmp"
     path = "%s/mt-%s-%s-%d" % (base, tag, os.urandom(4).hex(), _made[0])
     os.mkdir(path)
     return path

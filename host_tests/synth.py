@@ -21,7 +21,9 @@ def wave(pairs, rate_hz=4000, freq_hz=50.0, v_rms=230.0, i_rms=5.0, phi_deg=0.0,
     vpc, ipc = scales(bits)
     zero = 2048 if bits == 12 else 0
     low, high = (0, 4095) if bits == 12 else (-(1 << 23), (1 << 23) - 1)
-    buf = array("H" if bits == 12 else "i", bytes(2 * pairs * (2 if bits == 12 else 4)))
+    # From a range: sized once with no temporary (bytes(n) would need the buffer's size twice
+    # on a 32-bit board's heap); every element is written below.
+    buf = array("H" if bits == 12 else "i", range(2 * pairs))
     va = math.sqrt(2) * v_rms / vpc
     ia = math.sqrt(2) * i_rms / ipc
     phi = math.radians(phi_deg)

@@ -62,6 +62,7 @@ def test_tampered_or_renamed_record_is_refused():
 
 
 def test_host_board_secret_made_once_and_opens_keys():
+    support.needs_host_board()
     import board as host_board
     from security.keystore import open_board_keys
 

@@ -280,3 +280,48 @@ def test_radio_drop_is_counted():
     assert support.run(tx.send_one()) is False
     assert tx.dropped == 1 and tx.sent == 0
     support.rmtree(folder)
+
+
+def test_a_telegrams_own_bookkeeping_allocates_no_more_than_documented():
+    # Outside lib/wmbus, per telegram, measured on the 32-bit port (armv6m): the records'
+    # date and rounded readings 160 B (two divisions of the epoch, the date tuple, floats),
+    # the duty-cycle credit 96 B (calendar ms: long ints), the message counter 84 B on
+    # average (its reservation write every COUNTER_BLOCK values). The old date arithmetic
+    # alone took 352 B (divmod tuples, long ints all through), the records 464 B.
+    if rt.EMULATED:
+        support.skip("needs MicroPython's heap")
+    import gc
+    import sys
+
+    block_bytes = 32 if sys.maxsize > 1 << 32 else 16
+    folder = support.tmpdir("lmn")
+    tx = make(folder, clk=clock.Clock(start_s=1_790_000_000))
+    try:
+        assert support.run(tx.send_one())
+        buf = tx.builder.payload_buffer()
+        tx.write_records(buf)
+        tx.credit_wait_ms(20000)
+        spent = [0, 0, 0]
+        for k in range(lmn_mod.COUNTER_BLOCK):
+            gc.collect()
+            gc.disable()
+            try:
+                at = gc.mem_alloc()
+                tx.write_records(buf)
+                spent[0] += gc.mem_alloc() - at
+                at = gc.mem_alloc()
+                tx.credit_wait_ms(20000)
+                spent[1] += gc.mem_alloc() - at
+                at = gc.mem_alloc()
+                tx.counter.next()
+                spent[2] += gc.mem_alloc() - at
+            finally:
+                gc.enable()
+        per = [x // lmn_mod.COUNTER_BLOCK for x in spent]
+        print("telegram bookkeeping: records %d, duty credit %d, counter %d bytes" % tuple(per))
+        assert per[0] <= 12 * block_bytes, "records: %d bytes per telegram, documented <= %d" % (
+            per[0], 12 * block_bytes)
+        assert per[1] <= 8 * block_bytes, "duty credit: %d bytes per telegram" % per[1]
+        assert per[2] <= 8 * block_bytes, "counter: %d bytes per telegram (one write per block)" % per[2]
+    finally:
+        support.rmtree(folder)

@@ -187,6 +187,20 @@ def test_urgent_queue_acknowledged_and_nonurgent_area_never_cleared():
     assert b'"outcome": "success"' in records and b'"outcome": "failure"' in records
 
 
+def test_tariff_prices_are_rounded_to_the_ten_thousandth_not_truncated():
+    # 0.57 * 10000 is 5699.999... on doubles and 0.251 * 10000 is 2509.9998 on float32:
+    # int() alone gave 5699 on the host and 2509 on a device.
+    root = support.tmpdir("mep")
+    try:
+        mep = M.make_meter_mep(root, tariff_prices=[0.251, 0.57, 1.1])
+        image = mep.tariff_image()
+        units = [struct.unpack_from(">I", image, 6 + 12 * k)[0] for k in range(3)]
+        assert units == [2510, 5700, 11000], "expected [2510, 5700, 11000], got %r" % (units,)
+    finally:
+        support.rmtree(root)
+    assert [T.scaled(x, 10) for x in (0.05, -0.05, 229.96, -229.96, 0.0)] == [1, -1, 2300, -2300, 0]
+
+
 def test_urgent_queue_and_tariff_survive_a_restart():
     root = support.tmpdir("mep")
     mep = M.make_meter_mep(root)

@@ -153,7 +153,8 @@ class FakePartition:
     """esp32.Partition's block interface over a bytearray, counting what is done to it."""
 
     def __init__(self, blocks):
-        self.data = [bytearray(b"\xff" * BLOCK_BYTES) for _ in range(blocks)]  # no 32 KiB in one piece
+        erased = b"\xff" * BLOCK_BYTES
+        self.data = [bytearray(erased) for _ in range(blocks)]  # no 32 KiB in one piece
         self.blocks = blocks
         self.booted = False
         self.writes = 0
@@ -202,6 +203,7 @@ def test_full_image_update_through_fake_partition():
     size = manifest["files"][0]["size"]
     assert part.image(size) == manifest["files"][0]["digest"]
     assert part.writes == (size + BLOCK_BYTES - 1) // BLOCK_BYTES
+    part = rx = None  # freed: a 32-bit board's heap holds one fake partition beside the bundle
     # Tampered image, or too big for the partition: refused, boot partition untouched.
     bad = bytearray(data)
     bad[-5] ^= 1
@@ -211,6 +213,7 @@ def test_full_image_update_through_fake_partition():
     offset = rx.begin("j", len(bad))
     exc = raises(Refused, rx.write, offset, bad)
     assert exc.reason == bundle.FILE_HASH and not part2.booted
+    bad = part2 = rx = None
     rx = ImageReceiver(root, "esp32", FakePartition(2))
     offset = rx.begin("k", len(data))
     assert raises(Refused, rx.write, offset, data).reason == bundle.FILE_SIZE

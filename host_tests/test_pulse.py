@@ -39,11 +39,33 @@ def test_pulses_over_a_simulated_hour_equal_the_register_change():
 
 
 def test_pulse_logic_resumes_from_the_registers_without_replaying():
-    logic = PulseLogic(1000, energy_mwms=5 * MWMS_PER_WH + 7)
-    assert logic.due(5 * MWMS_PER_WH + 8) == 0
-    assert logic.due(8 * MWMS_PER_WH) == 3
-    assert logic.due(8 * MWMS_PER_WH) == 0
+    acc = EnergyAccumulator()
+    acc.regs[0] = 5
+    acc.set_rem_mwms(0, 7)
+    logic = PulseLogic(1000, acc)
+    acc.set_rem_mwms(0, 8)
+    assert logic.due(acc) == 0
+    acc.regs[0] = 8
+    acc.set_rem_mwms(0, 0)
+    assert logic.due(acc) == 3
+    assert logic.due(acc) == 0
     support.raises(ValueError, PulseLogic, 0)
+
+
+def test_pulse_logic_counts_floor_of_energy_times_k_for_every_k():
+    # k dividing 3.6e9 (whole mWs per pulse) and k that do not (7, 51200): the count is
+    # always floor(energy_mwms * k / 3.6e12) less the start's, period after period.
+    for k in (1, 7, 1000, 1600, 10000, 51200, 100000):
+        acc = EnergyAccumulator()
+        acc.add_mw(1234567, 0, 999)  # a start inside a quantum
+        start = acc.active_mwms() * k // (MWMS_PER_WH * 1000)
+        logic = PulseLogic(k, acc)
+        issued = 0
+        for n in range(60):
+            acc.add_mw(-987654 if n % 3 else 3456789, 0, 1000 + n)
+            issued += logic.due(acc)
+            expected = acc.active_mwms() * k // (MWMS_PER_WH * 1000) - start
+            assert issued == expected, (k, n, issued, expected)
 
 
 def test_pin_pulser_gives_pulses_of_the_configured_width():
@@ -67,6 +89,7 @@ def test_pin_pulser_gives_pulses_of_the_configured_width():
 
 
 def test_the_meter_app_pulses_match_its_registers_over_a_simulated_hour():
+    support.needs_host_board()
     import board
     from log import Log, ConsoleSink
     from meter import app

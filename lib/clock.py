@@ -13,33 +13,45 @@ _MAX_SLEEP_MS = const(1 << 28)
 
 
 class Clock:
+    # Epoch seconds are above 2**30, a long int on the heap of a 32-bit port: the clock
+    # keeps whole calendar seconds (`_base_s`) and the ms past them (`_frac_ms`, a small
+    # int), so time_s() returns the same object until the second changes and allocates
+    # at most one long int per calendar second. time_ms() allocates (epoch ms).
+
     def __init__(self, speed=1, start_s=None):
         if speed < 1:
             raise ValueError("speed must be >= 1")
         self.speed = speed
         self._base_s = rt.time_s() if start_s is None else start_s
+        self._frac_ms = 0  # calendar ms past _base_s, < 1000 after each _advance()
         self._base_ticks = rt.ticks_ms()
-        self._elapsed_ms = 0  # real ms since _base_ticks, folded in often enough to survive the wrap
 
-    def _real_elapsed_ms(self):
+    def _advance(self):
+        # Called often enough (every calendar read) that the tick difference never wraps.
         now = rt.ticks_ms()
-        self._elapsed_ms += rt.ticks_diff(now, self._base_ticks)
+        ms = self._frac_ms + rt.ticks_diff(now, self._base_ticks) * self.speed
         self._base_ticks = now
-        return self._elapsed_ms
+        if ms >= 1000:
+            whole_s = ms // 1000
+            self._base_s += whole_s
+            ms -= whole_s * 1000
+        self._frac_ms = ms
 
     def time_ms(self):
-        """Calendar milliseconds since 1970-01-01 UTC (an int; may be a big int)."""
-        return self._base_s * 1000 + self._real_elapsed_ms() * self.speed
+        """Calendar milliseconds since 1970-01-01 UTC (an int; a long int on 32-bit ports)."""
+        self._advance()
+        return self._base_s * 1000 + self._frac_ms
 
     def time_s(self):
         """Calendar seconds since 1970-01-01 UTC."""
-        return self.time_ms() // 1000
+        self._advance()
+        return self._base_s
 
     def set_time_s(self, epoch_s):
         """Set the calendar (authenticated time setting is the caller's job)."""
         self._base_s = epoch_s
         self._base_ticks = rt.ticks_ms()
-        self._elapsed_ms = 0
+        self._frac_ms = 0
 
     async def sleep_ms(self, calendar_ms):
         """Sleep for calendar_ms of calendar time (any length)."""
@@ -56,9 +68,13 @@ class Clock:
 
 def civil_from_epoch_s(epoch_s):
     """(year, month, day, hour, minute, second, weekday 0=Monday) in UTC, any port epoch."""
-    days, rem = divmod(epoch_s, 86400)
-    hour, rem = divmod(rem, 3600)
-    minute, second = divmod(rem, 60)
+    # Two operations on the epoch (a long int on 32-bit ports), then small ints only, and
+    # no divmod tuples: the result tuple is the only other allocation.
+    days = epoch_s // 86400
+    rem = epoch_s % 86400
+    hour = rem // 3600
+    minute = rem % 3600 // 60
+    second = rem % 60
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
     # Howard Hinnant's days-to-civil algorithm, valid for the whole proleptic calendar.
     z = days + 719468

@@ -111,4 +111,4 @@ else:
 
 def time_s():
     """Wall-clock seconds since 1970-01-01 UTC, whatever the port's own epoch."""
-    return int(time.time()) + _EPOCH_OFFSET_S
+    return int(time.time()) + _EPOCH_OFFSET_S  # whole seconds elapsed: floor on purpose

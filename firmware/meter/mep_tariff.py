@@ -53,7 +53,7 @@ class TariffTracker:
     def table(self):
         """[(price in 1/10000 of the currency unit, name)] per tariff."""
         names, prices = self.names, self.prices
-        return [(int(prices[i] * 10000) if i < len(prices) else 0, names[i] if i < len(names) else "t%d" % i)
+        return [(T.price_units(prices[i]) if i < len(prices) else 0, names[i] if i < len(names) else "t%d" % i)
                 for i in range(self.count())]
 
     def image(self):

@@ -7,8 +7,9 @@
 #               |P| >= creep_w and Q only when |Q| >= creep_var; so a meter with no load
 #               (or noise alone) registers nothing, and 0.4 % of Ib (class 1 starting
 #               current) at the default 20 mA threshold and Ib = 10 A does register
-#   energy      P and Q over the calendar time the period's samples (plus any blocks
-#               lost before it) stand for, booked under the tariff in force
+#   energy      P and Q (rounded to integer mW once) over the calendar time the period's
+#               samples (plus any blocks lost before it) stand for, in integer ms with the
+#               sub-ms rest carried, booked under the tariff in force
 #   pulses      one per quantum of active energy (metrology/pulse.py) to the driver
 
 from metrology.maths import Engine, Calibration
@@ -37,7 +38,11 @@ class Metrology:
         self.creep_var = s["creep_var"]
         self.rate_hz = rate_hz
         self.calendar_ms_per_pair = calendar_ms_per_pair or 1000 / rate_hz
-        self.pulse_logic = PulseLogic(s["pulse_imp_per_kwh"], registers.active_mwms())
+        # Calendar time per pair in whole us, rounded on purpose once (4 kS/s: 250 us); the
+        # sub-ms rest of each period is carried, so the registers get integer ms and lose none.
+        self._us_per_pair = int(self.calendar_ms_per_pair * 1000 + 0.5)
+        self._carried_us = 0
+        self.pulse_logic = PulseLogic(s["pulse_imp_per_kwh"], registers)
         self.engine = Engine(rate_hz, period_pairs, v_per_count, i_per_count, adc_bits=adc_bits,
                              zero_count=zero_count, skew_us=skew_us, calibration=calibration or Calibration(),
                              on_period=self._period)
@@ -74,7 +79,10 @@ class Metrology:
         regs = self.registers
         if self.clock is not None and hasattr(regs, "update_tariff"):
             regs.update_tariff(self.clock.time_s())
-        regs.add(p_w, q_var, pairs * self.calendar_ms_per_pair)
-        count = self.pulse_logic.due(regs.active_mwms())
+        us = self._carried_us + pairs * self._us_per_pair
+        duration_ms = us // 1000
+        self._carried_us = us - duration_ms * 1000
+        regs.add(p_w, q_var, duration_ms)
+        count = self.pulse_logic.due(regs)
         if count and self.pulses is not None:
             self.pulses.emit(count)

@@ -88,12 +88,12 @@ class EnergyRegisters(EnergyAccumulator):
         self.generation = saved["generation"]
         self.regs[0] = saved["import_wh"]
         self.regs[1] = saved["export_wh"]
-        self.rems[0] = saved["import_rem_mwms"]
-        self.rems[1] = saved["export_rem_mwms"]
+        self.set_rem_mwms(0, saved["import_rem_mwms"])
+        self.set_rem_mwms(1, saved["export_rem_mwms"])
         if "q_varh" in saved:
             for k in range(4):
                 self.regs[2 + k] = saved["q_varh"][k]
-                self.rems[2 + k] = saved["q_rem_mwms"][k]
+                self.set_rem_mwms(2 + k, saved["q_rem_mwms"][k])
         for name, regs in (("tariff_import_wh", self.tariff_import_wh), ("tariff_export_wh", self.tariff_export_wh)):
             stored = saved.get(name) or []
             for k in range(len(regs)):
@@ -128,15 +128,16 @@ class EnergyRegisters(EnergyAccumulator):
             if self.regs[k] < self._saved[k]:
                 raise ValueError("energy register went backwards")
         generation = self.generation + 1
+        rems = self.rems  # mWms, as the record has always held them
         self._copies[generation % 2].write_json(
             {
                 "generation": generation,
                 "import_wh": self.regs[0],
                 "export_wh": self.regs[1],
-                "import_rem_mwms": self.rems[0],
-                "export_rem_mwms": self.rems[1],
+                "import_rem_mwms": rems[0],
+                "export_rem_mwms": rems[1],
                 "q_varh": self.regs[2:6],
-                "q_rem_mwms": self.rems[2:6],
+                "q_rem_mwms": rems[2:6],
                 "tariff_import_wh": list(self.tariff_import_wh),
                 "tariff_export_wh": list(self.tariff_export_wh),
             }

@@ -107,13 +107,26 @@ def decode_ident(data):
             "version": version, "max_body": max_body, "tariffs": tariffs, "capabilities": caps}
 
 
+def scaled(value, scale):
+    """value * scale as the nearest integer, halves away from zero. int() alone truncates,
+    and a float a hair below its decimal (0.57 * 10000 = 5699.999... on doubles, 0.251 *
+    10000 = 2509.9998 on float32) would lose a unit. Exact while |value * scale| < 2**23."""
+    x = value * scale
+    return int(x + 0.5) if x >= 0 else -int(0.5 - x)
+
+
+def price_units(price):
+    """A price per kWh (a number from the configuration) in the tables' 1/10000 units."""
+    return scaled(price, 10000)
+
+
 # BT28 real-time data.
 _REALTIME = ">IIIiiIhHqqB"
 
 
 def encode_realtime(t, vrms, irms, p_w, q_var, s_va, pf, freq_hz, import_wh, export_wh, tariff):
-    return struct.pack(_REALTIME, t, int(vrms * 1000), int(irms * 1000), int(p_w * 10), int(q_var * 10),
-                       int(abs(s_va) * 10), int(pf * 1000), int(freq_hz * 1000), import_wh, export_wh, tariff)
+    return struct.pack(_REALTIME, t, scaled(vrms, 1000), scaled(irms, 1000), scaled(p_w, 10), scaled(q_var, 10),
+                       scaled(abs(s_va), 10), scaled(pf, 1000), scaled(freq_hz, 1000), import_wh, export_wh, tariff)
 
 
 def decode_realtime(data):

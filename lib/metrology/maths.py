@@ -169,6 +169,8 @@ class Engine:
             if not s[K.A0] < 0 <= s[K.B0]:
                 s[K.STARTX] = 0
         peak_counts = r.vrms_counts * 1.4142
+        # Thresholds, not measurements: truncated on purpose (a count less is still 10 %
+        # of the peak and 60 % of a cycle to within one sample).
         s[K.HYST] = max(2, int(0.1 * peak_counts))
         if r.freq_hz > 0:
             s[K.MINGAP] = int(0.6 * self.rate_hz / r.freq_hz)

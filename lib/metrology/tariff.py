@@ -9,6 +9,11 @@
 # the schedule's next switch point (the next change of slot), when the schedule takes
 # over again. set(index, "schedule") and a set from any other source behave the same;
 # the source is recorded for the reports.
+#
+# Heap: epoch seconds are long ints on a 32-bit port, and working out a slot divides
+# them. tariff_at() keeps the slot it found with its start and end seconds and, while the
+# time stays inside, only compares (no allocation); it works the slot out again once
+# per switch point.
 
 MINUTES_PER_DAY = 1440
 
@@ -30,6 +35,8 @@ class TariffSchedule:
         self.tariffs = tariffs
         self.override = None  # (tariff, slot) while a command's tariff is in force
         self.source = "schedule"
+        self._slot = (0, 0)  # the last slot() found, valid from _start_s to before _end_s
+        self._start_s = self._end_s = 0
 
     def slot(self, calendar_s):
         """(slot number, tariff): the slot number changes at every switch point."""
@@ -52,8 +59,25 @@ class TariffSchedule:
         self.override = (tariff, self.slot(calendar_s)[0])
         self.source = source
 
+    def _slot_at(self, calendar_s):
+        """slot(), remembered with its bounds: while inside them nothing is computed."""
+        if not self._start_s <= calendar_s < self._end_s:
+            found = self.slot(calendar_s)
+            points = self.points
+            if points:
+                slot_day, index = divmod(found[0], len(points))  # the day the slot began, its point
+                start_s = slot_day * 86400 + points[index][0] * 60
+                if index + 1 < len(points):
+                    end_s = slot_day * 86400 + points[index + 1][0] * 60
+                else:
+                    end_s = (slot_day + 1) * 86400 + points[0][0] * 60
+            else:
+                start_s, end_s = calendar_s, calendar_s + 86400
+            self._slot, self._start_s, self._end_s = found, start_s, end_s
+        return self._slot
+
     def tariff_at(self, calendar_s):
-        slot, tariff = self.slot(calendar_s)
+        slot, tariff = self._slot_at(calendar_s)
         if self.override is not None:
             if self.override[1] == slot:
                 return self.override[0]

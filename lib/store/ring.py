@@ -14,11 +14,15 @@
 #   7+n 4 CRC-32 of bytes 0 .. 6+n
 # The start-up scan validates every record; a torn or corrupt tail of the newest segment
 # is cut off by rewriting its valid prefix (there is no truncate) and renaming it over.
+#
+# Heap: an append allocates nothing (the CRC is computed into the record's own tail
+# buffer, store/crc.py; seqs are small ints below 2**30) except when it starts a segment
+# (the file name, the open file). Tested under heap_lock on the 32-bit port (test_store).
 
 import os
 import struct
-from binascii import crc32
 from micropython import const
+from store.crc import crc32_into
 from store.fs import StoreError, make_dirs, remove_quietly
 
 _MAGIC = const(0xA5)
@@ -48,6 +52,7 @@ class _Reader:
     def __init__(self):
         self.head = bytearray(_HEAD)
         self.tail = bytearray(_TAIL)
+        self.crc = bytearray(_TAIL)  # the CRC computed, compared with the tail read
         self.chunk = memoryview(bytearray(_CHUNK))
         self.length = -1  # payload length of the last record looked at, -1 if unreadable
         self.data = None  # its payload, when asked for
@@ -75,12 +80,14 @@ class _Reader:
         self.length = length
         if _OVERHEAD + length > room:
             return -1
-        crc = crc32(head)
+        crc = self.crc
+        crc[0] = crc[1] = crc[2] = crc[3] = 0
+        crc32_into(crc, head, _HEAD)
         if want_data:
             data = f.read(length)
             if len(data) < length:
                 return -1
-            crc = crc32(data, crc)
+            crc32_into(crc, data, length)
         else:
             chunk = self.chunk
             left = length
@@ -89,12 +96,12 @@ class _Reader:
                 n = f.readinto(view)
                 if not n:
                     return -1
-                crc = crc32(view if n == len(view) else view[:n], crc)
+                crc32_into(crc, view, n)
                 left -= n
         tail = self.tail
         if f.readinto(tail) < _TAIL:
             return -1
-        if tail[0] | tail[1] << 8 | tail[2] << 16 | tail[3] << 24 != crc:
+        if tail != crc:
             return -1
         if head[3] | head[4] << 8 | head[5] << 16 | head[6] << 24 != seq:
             return -1
@@ -262,11 +269,14 @@ class Ring:
         head = self._head
         head[0] = _MAGIC
         struct.pack_into("<HI", head, 1, length, seq)
-        struct.pack_into("<I", self._tail, 0, crc32(data, crc32(head)))
+        tail = self._tail
+        tail[0] = tail[1] = tail[2] = tail[3] = 0
+        crc32_into(tail, head, _HEAD)
+        crc32_into(tail, data, length)
         try:
             f.write(head)
             f.write(data)
-            f.write(self._tail)
+            f.write(tail)
             f.flush()  # acknowledged from here: the unix port fsyncs, LittleFS commits
         except OSError:
             self._damaged = True  # the next append cuts the partial record off first
