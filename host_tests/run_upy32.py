@@ -43,9 +43,6 @@ CANNOT_RUN = {
 # are listed as pending instead of failing the stage. "module" (all its failures) or
 # "module::test". The lead removes each entry when its fix merges.
 PENDING = {
-    # records (issue 11: exact M-Bus decoding): the decoder scales in float32, so values
-    # lose digits (amt_calec_mb power 13426157 decodes as 13426156.0).
-    "test_mbus_decode_corpus": "records: M-Bus values decoded in float32",
     # tooling (issue 12: flaky tests): both run the calendar at 600-3600x real time and
     # assume the first due time (a few real ms away) is still ahead when the task starts;
     # on qemu's slower interpreter it has passed, so a read is skipped.
