@@ -1,0 +1,146 @@
+# DLMS/COSEM building blocks under both interpreters: A-XDR, date-time, HDLC frames and
+# link, AES-GCM (suite 0), the server's association and services on a table of objects.
+import support
+from dlms import axdr as X
+from dlms import cosemtime
+from dlms import hdlc as H
+from dlms.gcm import Gcm, TagError
+from dlms.server import Server, Association
+from dlms.cosem import Data, Register, UNIT_WH
+
+# NIST SP 800-38D / McGrew-Viega test case 4 (AES-128, 60-byte plaintext, 20-byte AAD).
+_K = bytes.fromhex("feffe9928665731c6d6a8f9467308308")
+_IV = bytes.fromhex("cafebabefacedbaddecaf888")
+_P = bytes.fromhex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525"
+                   "b16aedf5aa0de657ba637b39")
+_A = bytes.fromhex("feedfacedeadbeeffeedfacedeadbeefabaddad2")
+_C = bytes.fromhex("42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa05"
+                   "1ba30b396a0aac973d58e091")
+_T = bytes.fromhex("5bc94fbc3221a5db94fae95ae7121a47")
+
+
+def test_gcm_matches_the_published_vector():
+    g = Gcm(_K)
+    ct, tag = g.encrypt(_IV, _P, _A, 16)
+    assert ct == _C and tag == _T, "GCM test case 4: got %s %s" % (ct.hex(), tag.hex())
+    assert g.decrypt(_IV, _C, _A, _T[:12]) == _P
+    bad = bytearray(_C)
+    bad[3] ^= 1
+    assert support.raises(TagError, g.decrypt, _IV, bytes(bad), _A, _T[:12])
+
+
+def test_axdr_round_trip_and_refusals():
+    w = X.Writer(4)  # grows
+    w.structure(3)
+    w.integer(X.UINT32, 4000000000)
+    w.octets(b"\x01" * 200)
+    w.integer(X.INT16, -5)
+    tag, value = X.decode_bytes(bytes(w.view()))
+    assert tag == X.STRUCTURE and value[0] == (X.UINT32, 4000000000) and value[1] == (X.OCTET_STRING, b"\x01" * 200)
+    assert value[2] == (X.INT16, -5)
+    for bad in (b"\x02\x05\x11\x01", b"\x09\x82\xff\xff\x00", b"\x63", b"\x02" * 40 + b"\x01", b"\x01\x81"):
+        assert support.raises(X.DataError, X.decode_bytes, bad), bad
+
+
+def test_date_time_both_forms():
+    t = 1780000000
+    enc = bytes(cosemtime.encode(t))
+    assert cosemtime.decode(enc) == t
+    unspecified = enc[:9] + b"\x80\x00" + enc[11:]  # deviation not specified: the meter's UTC
+    assert cosemtime.decode(unspecified) == t
+    plus_hour = enc[:5] + bytes([enc[5] + 1]) + enc[6:9] + b"\x00\x3c" + enc[11:]  # local = UTC + 60 min
+    assert cosemtime.decode(plus_hour) == t
+    wild = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x80\x00\xff"
+    assert cosemtime.decode(wild, "open") == "open"
+
+
+def _frame(control, info=b"", dest=b"\x03", src=b"\x21"):
+    length = 2 + len(dest) + len(src) + 1 + (2 + len(info) + 2 if info else 2)
+    head = bytearray([0xA0 | (length >> 8), length & 0xFF]) + dest + src + bytes([control])
+    if info:
+        crc = H.fcs16(head)
+        head += bytes([crc & 0xFF, crc >> 8]) + info
+    crc = H.fcs16(head)
+    return b"\x7e" + bytes(head) + bytes([crc & 0xFF, crc >> 8]) + b"\x7e"
+
+
+def _frames(data):
+    """(control, segmented, information bytes) of each answer frame (to client 0x21, from 0x03)."""
+    out = []
+    while data:
+        n = (((data[1] & 7) << 8) | data[2]) + 2
+        frame = data[:n]
+        assert frame[0] == 0x7E and frame[-1] == 0x7E and frame[3] == 0x21 and frame[4] == 0x03
+        crc = H.fcs16(frame, 1, n - 3)
+        assert frame[n - 3] == crc & 0xFF and frame[n - 2] == crc >> 8, "answer FCS"
+        out.append((frame[5], bool(frame[1] & 8), max(0, n - 11)))
+        data = data[n:]
+    return out
+
+
+def test_hdlc_link_snrm_segments_and_refusals():
+    answers = []
+
+    def on_apdu(apdu, sap):
+        answers.append(bytes(apdu))
+        return b"\xAB" * 300  # three segments at 128 bytes
+
+    link = H.HdlcServer(on_apdu)
+    link.feed(_frame(0x53))  # DISC while disconnected -> DM
+    got = _frames(bytes(link.out.view()))
+    assert got[0][0] == 0x1F, "DM expected, got control %02x" % got[0][0]
+    link.out.reset()
+    link.feed(_frame(0x93))  # SNRM without parameters
+    ua = _frames(bytes(link.out.view()))[0]
+    assert ua[0] == 0x73 and link.max_tx == 128 and link.window_tx == 1
+    link.out.reset()
+    request = H.LLC_REQUEST + b"\xc0\x01\xc1\x00\x08\x00\x00\x01\x00\x00\xff\x02\x00"
+    link.feed(_frame(0x10, request))  # I frame N(S)=0 N(R)=0, poll
+    assert answers == [request[3:]]
+    seg = _frames(bytes(link.out.view()))
+    assert len(seg) == 1 and seg[0][1] and seg[0][2] == 128, "first segment of 128 bytes: %r" % (seg,)
+    total = seg[0][2]
+    for nr in (1, 2):
+        link.out.reset()
+        link.feed(_frame(0x11 | (nr << 5)))  # RR asks for the next segment
+        seg = _frames(bytes(link.out.view()))
+        total += seg[0][2]
+    assert total == 303 and not seg[0][1], "300 bytes plus the LLC in three segments"
+    # A bad FCS and a frame for another server are dropped and counted, not answered.
+    link.out.reset()
+    bad = bytearray(_frame(0x10, request))
+    bad[-2] ^= 0xFF
+    link.feed(bad)
+    link.feed(_frame(0x10, request, dest=b"\x05"))
+    assert link.out.n == 0 and link.counts["bad_fcs"] == 1 and link.counts["other_address"] == 1
+    link.feed(_frame(0x53))
+    assert _frames(bytes(link.out.view()))[0][0] == 0x73 and not link.connected
+
+
+def _aarq_public():
+    initiate = b"\x01\x00\x00\x00\x06\x5f\x1f\x04\x00\x00\x7e\x1f\x04\xb0"
+    body = b"\xa1\x09\x06\x07\x60\x85\x74\x05\x08\x01\x01" + bytes([0xBE, len(initiate) + 2, 0x04, len(initiate)])
+    body += initiate
+    return bytes([0x60, len(body)]) + body
+
+
+def test_server_association_get_and_errors():
+    server = Server()
+    server.add(Register("1-0:1.8.0", lambda: 1234, X.UINT32, 0, UNIT_WH))
+    server.add(Data("0-0:96.1.0", lambda: (X.VISIBLE_STRING, "12345678"), ((1, 1), (0, 1))))  # management only
+    a = Association(16)
+    out = bytes(server.handle(a, b"\xc0\x01\xc1\x00\x03\x01\x00\x01\x08\x00\xff\x02\x00"))
+    assert out == b"\xd8\x01\x01", "GET before the AARQ: exception-response, got %s" % out.hex()
+    aare = bytes(server.handle(a, _aarq_public()))
+    assert aare[0] == 0x61 and b"\xa2\x03\x02\x01\x00" in aare, "association accepted: %s" % aare.hex()
+    out = bytes(server.handle(a, b"\xc0\x01\xc1\x00\x03\x01\x00\x01\x08\x00\xff\x02\x00"))
+    assert out == b"\xc4\x01\xc1\x00\x06\x00\x00\x04\xd2"
+    out = bytes(server.handle(a, b"\xc0\x01\xc1\x00\x01\x00\x00\x60\x01\x00\xff\x02\x00"))
+    assert out == b"\xc4\x01\xc1\x01\x04", "object-undefined for the public client: %s" % out.hex()
+    out = bytes(server.handle(a, b"\xc0\x01\xc1\x00\x03\x01\x00\x01\x08\x00\xff\x09\x00"))
+    assert out == b"\xc4\x01\xc1\x01\x04", "no attribute 9"
+    out = bytes(server.handle(a, b"\xc1\x01\xc1\x00\x03\x01\x00\x01\x08\x00\xff\x02\x00\x06\x00\x00\x00\x01"))
+    assert out[0] == 0xD8, "SET is not negotiated for the public client"
+    out = bytes(server.handle(a, b"\xc0\x01\xc1\x00"))
+    assert out == b"\xd8\x02\x03", "truncated GET: exception-response"
+    assert server.counts["object_undefined"] == 2 and server.counts["malformed"] == 1
