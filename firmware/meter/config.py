@@ -76,6 +76,21 @@ class LinkSection(Section):
         check_config(checked)
         return checked
 
+# DLMS/COSEM (docs/dlms.md): HDLC on the board's DLMS port, the TCP wrapper where there is
+# a network ("HOST:PORT"; the host board on loopback), the profiles' depth in flash.
+DLMS = Section({
+    "enabled": Bool(default=True),
+    "tcp": Optional(Str(min_len=3)),
+    "physical_address": Int(16, 0x3FFD, default=17),
+    "max_info": Int(32, 512, default=512),
+    "inactivity_s": Int(10, 3600, default=120),
+    "manufacturer": Str(min_len=3, max_len=3, default="QQQ"),
+    "load_profile_days": Int(1, 60, default=10),
+    "daily_profile_days": Int(1, 400, default=62),
+    "event_log_depth": Int(1, 1000, default=100),
+})
+DLMS_DEFAULTS = DLMS.check({}, "dlms")
+
 SCHEMA = {
     "app": Str(choices=("meter",)),
     "meter_id": Digits(8),
@@ -144,4 +159,5 @@ SCHEMA = {
         "inbox_dir": Optional(Str(min_len=1)),
         "status_interval_s": Int(1, 3600, default=10),
     }),
+    "dlms": DLMS,
 }
