@@ -19,11 +19,12 @@ from dlms_cosem.io import TcpTransport, BlockingTcpIO, HdlcTransport, SerialIO
 from dlms_cosem.security import NoSecurityAuthentication, HighLevelSecurityGmacAuthentication
 from dlms_cosem import utils as cosem_utils
 from dlms_cosem.time import datetime_from_bytes
-from gurux_dlms.objects import (GXDLMSClock, GXDLMSRegister, GXDLMSProfileGeneric, GXDLMSData,
+from gurux_dlms import GXDateTime
+from gurux_dlms.objects import (GXDLMSClock, GXDLMSRegister, GXDLMSProfileGeneric, GXDLMSData, GXDLMSSecuritySetup,
                                 GXDLMSHdlcSetup)
 
 import support
-from secfix import Device, HeadEnd
+from secfix import provisioned
 from dlms_gurux import GuruxReader
 
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -44,10 +45,7 @@ class Meter:
     def __init__(self):
         self.dir = support.tmpdir("dlms")
         self.root = self.dir + "/meter"
-        device = Device(self.root)
-        self.head = HeadEnd()
-        frame, _ = self.head.provisioning(START_S)
-        device.commands.handle(frame)
+        device, self.head = provisioned(self.root, START_S)
         device.close()
         self.keys = (self.head.keys["dlms_ek"], self.head.keys["dlms_ak"])
         self.meter_pty = self.dir + "/meter.pty"
@@ -228,3 +226,82 @@ def test_gurux_public_over_hdlc_pty():
         _gurux_reads(r, 0)
     finally:
         r.close()
+
+
+def test_dlms_cosem_management_hls_gmac_over_tcp():
+    m = meter()
+    c = cosem_client(cosem_tcp(m, client=1), m, secure=True, counter=100)
+    with c.session():
+        _cosem_reads(c)
+        events = parse(c.get(attr(E.CosemInterface.PROFILE_GENERIC, "0.0.99.98.0.255", 2)))
+        assert [e[1] for e in events[:3]] == [25, 2, 5], "provisioned, boot, time set: %r" % (events,)
+        # The clock set by the management client.
+        new = datetime.datetime(2026, 5, 28, 21, 0, 0, tzinfo=UTC)
+        from dlms_cosem import dlms_data
+        from dlms_cosem.time import datetime_to_bytes
+
+        result = c.set(attr(E.CosemInterface.CLOCK, "0.0.1.0.0.255", 2),
+                       dlms_data.OctetStringData(datetime_to_bytes(new)).to_bytes())
+        assert "SUCCESS" in repr(result).upper(), repr(result)
+        clock, _ = datetime_from_bytes(parse(c.get(attr(E.CosemInterface.CLOCK, "0.0.1.0.0.255", 2))))
+        elapsed = clock.replace(tzinfo=UTC).timestamp() - new.timestamp()
+        assert 0 <= elapsed < 600, "clock after set: %r" % (clock,)
+
+
+def test_gurux_management_hls_gmac_over_hdlc_pty():
+    m = meter()
+    r = GuruxReader(pty=m.client_pty, physical=17, client=1, keys=m.keys, invocation_counter=10000)
+    r.connect()
+    try:
+        objects = _gurux_reads(r, 1)
+        names = [str(o.logicalName) for o in objects]
+        assert "0.0.99.98.0.255" in names and "0.0.96.11.0.255" in names, "the event log is listed: %s" % names
+        events = GXDLMSProfileGeneric("0.0.99.98.0.255")
+        r.read(events, 3)
+        rows = r.rows_by_entry(events, 1, 0)
+        assert [row[1] for row in rows[:3]] == [25, 2, 5], rows
+        setup = GXDLMSSecuritySetup("0.0.43.0.0.255")
+        for index in (2, 3, 4, 5):
+            r.read(setup, index)
+        assert bytes(setup.serverSystemTitle)[:3] == b"QQQ" and bytes(setup.clientSystemTitle) == b"GRX12345"
+        clock = GXDLMSClock("0.0.1.0.0.255")
+        clock.time = GXDateTime(datetime.datetime(2026, 5, 28, 22, 0, 0, tzinfo=UTC))
+        r.write(clock, 2)
+        after = r.read(clock, 2).value
+        elapsed = after.timestamp() - datetime.datetime(2026, 5, 28, 22, 0, 0, tzinfo=UTC).timestamp()
+        assert 0 <= elapsed < 600, "clock after Gurux set it: %s" % after
+    finally:
+        r.close()
+
+
+def test_replayed_counter_and_wrong_key_refused_across_a_restart():
+    m = meter()
+    m.stop()
+    m.start()
+    # Counter 5 was used (and passed) long ago: after the restart it is still spent.
+    c = cosem_client(cosem_tcp(m, client=1), m, secure=True, counter=5)
+    c.connect()
+    try:
+        c.associate()
+        raise AssertionError("an old invocation counter was accepted after a restart")
+    except Exception as exc:
+        assert "REJECTED" in repr(exc).upper(), repr(exc)
+    finally:
+        c.disconnect()
+    bad = cosem_client(cosem_tcp(m, client=1), m, secure=True, counter=10 ** 6)
+    bad.dlms_connection.global_encryption_key = bytes(16)
+    bad.connect()
+    try:
+        bad.associate()
+        raise AssertionError("a wrong key was accepted")
+    except Exception as exc:
+        assert "REJECTED" in repr(exc).upper(), repr(exc)
+    finally:
+        bad.disconnect()
+    # A fresh counter with the right keys still works, and the refusals were logged.
+    good = cosem_client(cosem_tcp(m, client=1), m, secure=True, counter=10 ** 6 + 1)
+    with good.session():
+        assert parse(good.get(attr(E.CosemInterface.REGISTER, "1.0.1.8.0.255", 2))) == 1234567
+    out = m.stop()
+    m.start()
+    assert "refused initiate_replay" in out and "refused initiate_bad_tag" in out, out
