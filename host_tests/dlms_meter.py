@@ -1,6 +1,6 @@
 # The meter's DLMS server for the client tests, run under the MicroPython unix port:
 #
-#   micropython host_tests/dlms_meter.py STORAGE_DIR PTY_PATH|- START_S
+#   micropython host_tests/dlms_meter.py STORAGE_DIR PTY_PATH|- START_S MBUS_CORPUS_DIR
 #
 # Builds firmware/meter/dlms.py's DlmsMeter over a meter with real energy registers,
 # device logs and key store in STORAGE_DIR (keys from host_tests/secfix.py's fixture,
@@ -22,7 +22,34 @@ from meter.registers import EnergyRegisters  # noqa: E402
 from metrology.maths import Readings  # noqa: E402
 from security.logs import Logs  # noqa: E402
 from meter.dlms import DlmsMeter, build_security, key_changer  # noqa: E402
-from meter.config import DLMS_DEFAULTS  # noqa: E402
+from meter.config import DLMS_DEFAULTS, MBUS  # noqa: E402
+from meter.dlms import MBusView  # noqa: E402
+
+# Four wired M-Bus devices' data sets, as the poll scheduler stores them (frames from the
+# shared libmbus corpus).
+MBUS_FRAMES = ("ELS_Elster-F96-Plus.hex", "EFE_Engelmann-WaterStar.hex", "electricity-meter-1.hex",
+               "GWF-MTKcoder.hex")
+
+
+class _NoLine:
+    def init(self, **kwargs):
+        pass
+
+
+def _mbus(meter, corpus):
+    from meter.mbus import MBusPort
+    from mbus.schedule import pack_record, RESULT_CODES
+
+    cfg = {"mbus": MBUS.check({"devices": [{"address": k + 1, "schedule": {"every": "hourly"}}
+                                           for k in range(4)]}, "mbus")}
+    meter.hw.mbus_uart = _NoLine()
+    port = MBusPort(meter.hw, cfg, _Log())
+    if port.ring.last_seq == 0:
+        for k, name in enumerate(MBUS_FRAMES):
+            with open(corpus + "/test-frames/" + name) as f:
+                frame = bytes.fromhex("".join(f.read().split()))
+            port.ring.append(pack_record(k, 0, RESULT_CODES[0], meter.hw.clock.time_s() - 600, [frame]))
+    return MBusView(port)
 
 
 class _Hw:
@@ -59,17 +86,20 @@ class _Meter:
 
 
 class _Log:
-    def warning(self, fmt, *args):
+    def tagged(self, tag):
+        return self
+
+    def warn(self, fmt, *args):
         print("warning: " + fmt % args)
 
     def info(self, fmt, *args):
         pass
 
-    error = warning
+    error = warn
 
 
 def main():
-    root, pty, start_s = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    root, pty, start_s, corpus = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     meter = _Meter(root, start_s)
     log = _Log()
     times = []
@@ -83,7 +113,7 @@ def main():
 
     security = build_security(meter.hw, log)
     dm = DlmsMeter(meter, DLMS_DEFAULTS, log, security=security, set_time=set_time,
-                   change_key=key_changer(security))
+                   change_key=key_changer(security), mbus=_mbus(meter, corpus))
     if dm.load.count() == 0:
         meter.logs.system.append("boot", {})
         meter.logs.system.append("time_set", {"from": 1, "to": 2})
@@ -115,4 +145,5 @@ def main():
     asyncio.run(run())
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -21,6 +21,7 @@ from dlms_cosem import utils as cosem_utils
 from dlms_cosem.time import datetime_from_bytes
 from gurux_dlms import GXDateTime
 from gurux_dlms.objects import (GXDLMSClock, GXDLMSRegister, GXDLMSProfileGeneric, GXDLMSData, GXDLMSSecuritySetup,
+                                GXDLMSMBusClient, GXDLMSExtendedRegister,
                                 GXDLMSHdlcSetup)
 
 import support
@@ -30,6 +31,7 @@ from dlms_gurux import GuruxReader
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 HARNESS = os.path.join(support.REPO, "host_tests", "dlms_meter.py")
+CORPUS = os.path.join(os.path.dirname(support.REPO), "shared", "data", "mbus-corpus")
 START_S = 1_780_000_000  # 2026-05-28 20:26:40 UTC
 UTC = datetime.timezone.utc
 PUBLIC_OBJECTS = ["0.0.1.0.0.255", "0.0.40.0.0.255", "0.0.42.0.0.255", "0.0.96.1.0.255", "1.0.0.2.0.255",
@@ -62,7 +64,7 @@ class Meter:
 
     def start(self):
         self.proc = subprocess.Popen([MICROPYTHON, "-X", "heapsize=512K", HARNESS, self.root, self.meter_pty,
-                                      str(START_S)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                      str(START_S), CORPUS], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines = []
         while True:
             line = self.proc.stdout.readline()
@@ -138,6 +140,8 @@ def _cosem_reads(c):
     assert parse(c.get(attr(E.CosemInterface.REGISTER, "1.0.32.7.0.255", 3))) == [-1, 35]
     assert parse(c.get(attr(E.CosemInterface.DATA, "0.0.96.14.0.255", 2))) == 2, "tariff index 1 is tariff 2"
     assert parse(c.get(attr(E.CosemInterface.DATA, "0.0.96.1.0.255", 2))) == "12345678"
+    assert parse(c.get(attr(E.CosemInterface.EXTENDED_REGISTER, "0.2.24.2.1.255", 2))) == 332, "0.332 m3"
+    assert parse(c.get(attr(E.CosemInterface.EXTENDED_REGISTER, "0.2.24.2.1.255", 3))) == [-3, 13]
     # A load profile by range with block transfer (96 rows of a day), then by entry.
     rows = parse(c.get(attr(E.CosemInterface.PROFILE_GENERIC, "1.0.99.1.0.255", 2), RangeDescriptor(
         restricting_object=CaptureObject(cosem_attribute=attr(E.CosemInterface.CLOCK, "0.0.1.0.0.255", 2)),
@@ -260,6 +264,22 @@ def test_gurux_management_hls_gmac_over_hdlc_pty():
         r.read(events, 3)
         rows = r.rows_by_entry(events, 1, 0)
         assert [row[1] for row in rows[:3]] == [25, 2, 5], rows
+        # The four wired M-Bus devices (data sets from the libmbus corpus in the scheduler's ring):
+        # identity from the newest frame, the first instantaneous value with its scaler and unit.
+        expected = [(0x44493951, "ELS", 0, 1000.0, 30), (0x04990254, "EFE", 0.332, 0.001, 13),
+                    (0x0500023E, "SBC", 12520, 10.0, 30), (0x00182007, "GWF", 269, 1.0, 13)]
+        for channel, (ident, maker, value, scaler, unit) in enumerate(expected, 1):
+            client = GXDLMSMBusClient("0.%d.24.1.0.255" % channel)
+            for index in range(2, 15):
+                r.read(client, index)
+            code = client.manufacturerID
+            assert client.identificationNumber == ident and client.primaryAddress == channel, vars(client)
+            assert "".join(chr(((code >> s) & 0x1F) + 64) for s in (10, 5, 0)) == maker
+            reg = GXDLMSExtendedRegister("0.%d.24.2.1.255" % channel)
+            r.read(reg, 3)
+            got = r.read(reg, 2)
+            assert (got, reg.scaler, int(reg.unit)) == (value, scaler, unit), (channel, got, reg.scaler, reg.unit)
+            assert r.read(reg, 5).value.year == 2026
         setup = GXDLMSSecuritySetup("0.0.43.0.0.255")
         for index in (2, 3, 4, 5):
             r.read(setup, index)

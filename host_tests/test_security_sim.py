@@ -81,7 +81,7 @@ def test_simulation_admin_session_and_no_key_in_any_output():
         secrets += [bytes.fromhex(entry[n]) for n in ("lmn", "mep", "admin", "dlms_ek", "dlms_ak") if n in entry]
     secrets += [bytes.fromhex(changed[n]) for n in ("lmn", "admin")]
     secrets = set(secrets)
-    assert len(secrets) == 7  # utility; lmn, mep (shared with the MEP device), two admin keys; the two new keys
+    assert len(secrets) == 9  # utility; lmn, mep (shared with the MEP device), two admin keys; the two new keys; dlms_ek, dlms_ak
     needles = []
     for key in secrets:
         needles += [key, key.hex().encode(), key.hex().upper().encode()]

@@ -741,6 +741,9 @@ async def simulate(args):
     meter_cfg = meter_config(args, os.path.join(args.out, "meter", "data"), air.port, mbus.path, mep_link.a_path)
     meter_cfg["admin"] = admin
     meter_cfg["ota"] = ota_setup(args, os.path.join(args.out, "meter", "data"))
+    import sim_dlms  # DLMS/COSEM ports and how to connect (tools/sim_dlms.py)
+
+    dlms_socat = sim_dlms.setup(args.out, meter_cfg)
     meter = Device("meter", micropython, args.heap, meter_cfg, outputs, view.on_status)
     devices = [meter]
     if not args.no_mep_device:
@@ -787,6 +790,7 @@ async def simulate(args):
     headend.close()
     mep_link.close(loop)
     mbus.close(loop)
+    dlms_socat.terminate()
 
     summary = {
         "wall_s": round(time.monotonic() - started, 1),

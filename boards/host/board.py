@@ -12,6 +12,7 @@
 #                             None: config["meter_id"] as BCD bytes, else b"HOST"
 #   mbus_uart        None     wired M-Bus port: "pty:/dev/pts/N", "tcp:127.0.0.1:PORT" or None
 #   mep_uart         None     MEP port, the same forms
+#   dlms_uart        None     DLMS/HDLC port (meter/dlms.py), the same forms
 #   air              None     radio air hub "127.0.0.1:PORT" (None: no radio)
 #   watchdog         True     False: no watchdog (debugging)
 #   samples          app      run the waveform source: default True for the meter app only
@@ -98,6 +99,7 @@ SCHEMA = {
     "unique_id": Optional(Str(min_len=1, max_len=32)),
     "mbus_uart": Optional(LinkAddress()),
     "mep_uart": Optional(LinkAddress()),
+    "dlms_uart": Optional(LinkAddress()),
     "air": Optional(LinkAddress(with_kind=False)),
     "watchdog": Bool(default=True),
     "samples": Optional(Bool()),
@@ -197,6 +199,9 @@ def make_hardware(config, exit=None):
         reset=resetter(exit),
         board_secret=board_secret(board.get("secret_file") or root + "/board.secret"),
     )
+    dlms = board.get("dlms_uart")
+    hw.dlms_uart = HostUART(dlms, baudrate=9600) if dlms else None
+    hw.optical_uart = None
     if hw.samples is not None:
         from metrology.pulse import CountingPulser  # only a meter pulses: other apps keep the heap
 

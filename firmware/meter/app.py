@@ -7,6 +7,7 @@
 #   mbus        the wired M-Bus master and poll scheduler (when devices are configured)
 #   pulses      the metrology LED, when the board's driver needs a task
 #   admin       authenticated commands, time and wake-up (meter/admin.py)
+#   dlms        DLMS/COSEM on HDLC and the TCP wrapper, and its profiles (meter/dlms.py)
 
 import status
 import startup
@@ -110,6 +111,11 @@ class Meter:
             self.ota = OtaService(self.hw, self.cfg, sup, self.log_root, system_log=self.logs.system)
             sup.add("ota", self.ota.task, 2000 + _STALL_MARGIN_MS)
         self.mep = self.build_mep(sup)
+        self.dlms = None
+        if self.cfg["dlms"]["enabled"]:  # DLMS/COSEM ports and profiles (meter/dlms.py)
+            from meter.dlms import add_to
+
+            self.dlms = add_to(self, sup, _STALL_MARGIN_MS)
         self.log.info(
             "meter %s on %s: registers %d/%d Wh",
             self.cfg["meter_id"],

@@ -183,6 +183,96 @@ class MBusClient(CosemObject):
             w.integer(X.ENUM, 0)  # no encryption key
 
 
+# M-Bus units (lib/mbus/vif.py's names) to the COSEM unit enumeration.
+_MBUS_UNITS = {"Wh": 30, "J": 25, "m^3": 13, "kg": 20, "W": 27, "J/h": 26, "m^3/h": 15, "°C": 9, "K": 9,
+               "bar": 24}
+
+
+def _manufacturer_code(name):
+    if not name or len(name) != 3:
+        return 0
+    return ((ord(name[0]) - 64) << 10) | ((ord(name[1]) - 64) << 5) | (ord(name[2]) - 64)
+
+
+class MBusView:
+    """The wired M-Bus devices for classes 72 and 4: identity and the first instantaneous
+    value of each device's newest data set (meter/mbus.py's scheduler stores them)."""
+
+    def __init__(self, port):
+        self.port = port
+        self._seq = 0
+        self._newest = {}  # channel -> (time_s, header, record) of its newest readable data set
+
+    def _scan(self):
+        from mbus.decode import decode_frame
+        from mbus.errors import MBusError
+
+        for seq, index, _kind, _code, time_s, frames in self.port.data_sets(self._seq):
+            self._seq = seq
+            for frame in frames:
+                try:
+                    t = decode_frame(frame)
+                except MBusError:
+                    continue
+                for rec in t.records:
+                    if self._usable(rec):
+                        self._newest[index + 1] = (time_s, t.header, rec)
+                        break
+                break
+
+    @staticmethod
+    def _usable(rec):
+        from mbus import vif as V
+
+        if rec.function != "instantaneous" or rec.storage or rec.subunit or rec.vife or rec.vif is None:
+            return False
+        if rec.vif & 0x7F >= 0x6C or rec.unit not in _MBUS_UNITS:
+            return False
+        return V.lookup(V.PRIMARY, rec.vif)[4] == V.NUMBER and not isinstance(rec.value, str)
+
+    def _device(self, channel):
+        devices = self.port.cfg["devices"]
+        return devices[channel - 1] if channel <= len(devices) else None
+
+    def identity(self, channel):
+        self._scan()
+        got = self._newest.get(channel)
+        if got is None:
+            return 0, 0, 0, 0, 0, 0
+        h = got[1]
+        try:
+            ident = int(h.get("id") or "0", 16)  # the BCD identification number as its 8 digits
+        except ValueError:
+            ident = 0
+        return (ident, _manufacturer_code(h.get("manufacturer")), h.get("version") or 0, h.get("medium") or 0,
+                h.get("access_no") or 0, h.get("status") or 0)
+
+    def primary(self, channel):
+        device = self._device(channel)
+        return device["address"] if device is not None and type(device["address"]) is int else 0
+
+    def period_s(self, channel):
+        device = self._device(channel)
+        every = device["schedule"]["every"] if device is not None else None
+        return {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400}.get(every, 0)
+
+    def value(self, channel):
+        """(integer value, scaler, unit, status, capture time) or None before a data set."""
+        from mbus import vif as V
+
+        self._scan()
+        got = self._newest.get(channel)
+        if got is None:
+            return None
+        time_s, header, rec = got
+        exp = V.lookup(V.PRIMARY, rec.vif)[3]
+        value = rec.value
+        # The decoder scaled the raw integer by 10^exp; undo it exactly for exp >= 0 and by
+        # rounding otherwise (raw M-Bus values have at most 8 BCD digits or 48 bits).
+        raw = value // 10 ** exp if exp >= 0 and isinstance(value, int) else int(round(value * 10 ** -exp))
+        return raw, exp, _MBUS_UNITS[rec.unit], header.get("status") or 0, time_s
+
+
 class DlmsMeter:
     def __init__(self, meter, cfg, log, security=None, set_time=None, change_key=None, mbus=None):
         self.meter = meter
@@ -223,7 +313,7 @@ class DlmsMeter:
         try:
             self._set_time(t)
         except Exception as exc:  # the time rules refused (drift), logged by them
-            self.log.warning("dlms: clock set refused: %s", exc)
+            self.log.warn("dlms: clock set refused: %s", exc)
             raise Refused(OTHER_REASON)
 
     def change_key(self, key_id, wrapped):
@@ -232,7 +322,7 @@ class DlmsMeter:
         try:
             self._change_key(key_id, wrapped)
         except Exception as exc:
-            self.log.warning("dlms: key transfer refused: %s", exc)
+            self.log.warn("dlms: key transfer refused: %s", exc)
             raise Refused(OTHER_REASON)
         if self.security is not None:
             self.security.rekeyed()
@@ -426,3 +516,42 @@ def key_changer(security):
         dk.change_key(name, dk.kcc(name) + 1, wrapped)
 
     return change
+
+
+def add_to(meter, sup, margin_ms):
+    """The meter's DLMS tasks (app.py calls this when dlms.enabled): the ports on
+    hw.dlms_uart (or the optical port when optical.protocol is "dlms") and on dlms.tcp,
+    and the profile capture. Returns the DlmsMeter, or None where there is nothing to serve."""
+    hw = meter.hw
+    cfg = meter.cfg["dlms"]
+    log = meter.log.tagged("dlms")
+    uart = getattr(hw, "dlms_uart", None)
+    if uart is None and (meter.cfg.get("optical") or {}).get("protocol") == "dlms":
+        uart = getattr(hw, "optical_uart", None)
+    security = build_security(hw, log, cfg["manufacturer"])
+    commands = getattr(getattr(meter, "admin", None), "commands", None)
+
+    def set_time(t):
+        # The admin time rules (drift limit, logged to the system log) decide.
+        if commands is None:
+            raise ValueError("no time rules without the admin key store")
+        commands._set_time(t, hw.clock.time_s())
+
+    mbus = MBusView(meter.mbus) if getattr(meter, "mbus", None) is not None else None
+    dm = DlmsMeter(meter, cfg, log, security=security, set_time=set_time, change_key=key_changer(security),
+                   mbus=mbus)
+    tcp = cfg["tcp"]
+
+    async def serve(progress):
+        if tcp and getattr(dm, "tcp_server", None) is None:
+            host, port = tcp.rsplit(":", 1)
+            await dm.start_tcp(host, int(port))
+            log.info("TCP wrapper on %s", tcp)
+        try:
+            await dm.serve_task(progress, uart)
+        finally:
+            dm.close()
+
+    sup.add("dlms", serve, cfg["inactivity_s"] * 1000 + margin_ms)
+    sup.add("dlms_profile", dm.profile_task, hw.clock.real_ms(_QUARTER_S * 1000) * 2 + margin_ms)
+    return dm
