@@ -13,7 +13,7 @@ import time
 
 import structlog
 from dlms_cosem import cosem, enumerations as E
-from dlms_cosem.client import DlmsClient
+from dlms_cosem.client import DlmsClient, ActionError
 from dlms_cosem.cosem.selective_access import RangeDescriptor, EntryDescriptor, CaptureObject
 from dlms_cosem.io import TcpTransport, BlockingTcpIO, HdlcTransport, SerialIO
 from dlms_cosem.security import NoSecurityAuthentication, HighLevelSecurityGmacAuthentication
@@ -325,3 +325,36 @@ def test_replayed_counter_and_wrong_key_refused_across_a_restart():
     out = m.stop()
     m.start()
     assert "refused initiate_replay" in out and "refused initiate_bad_tag" in out, out
+
+
+def test_key_transfer_through_the_security_setup_object():
+    m = meter()
+    from crypto.keywrap import wrap
+    from security import keys as K
+
+    new_ek = bytes(range(16, 32))
+    wrapped = wrap(K.change_kek(m.keys[0], K.DLMS_EK, 1), new_ek)  # the next key-change counter: 1
+    param = b"\x01\x01\x02\x02\x16\x00\x09\x18" + wrapped  # array{structure{enum 0 (unicast), octets}}
+    transfer = cosem.CosemMethod(E.CosemInterface.SECURITY_SETUP, cosem.Obis(0, 0, 43, 0, 0), 2)
+    c = cosem_client(cosem_tcp(m, client=1), m, secure=True, counter=2 * 10 ** 6)
+    with c.session():
+        c.action(transfer, param)  # answered under the old key; the new one holds from the next request
+    old = cosem_client(cosem_tcp(m, client=1), m, secure=True, counter=2 * 10 ** 6 + 100)
+    old.connect()
+    try:
+        old.associate()
+        raise AssertionError("the replaced key still associates")
+    except Exception as exc:
+        assert "REJECTED" in repr(exc).upper(), repr(exc)
+    finally:
+        old.disconnect()
+    m.keys = (new_ek, m.keys[1])
+    c = cosem_client(cosem_tcp(m, client=1), m, secure=True, counter=2 * 10 ** 6 + 200)
+    with c.session():
+        assert parse(c.get(attr(E.CosemInterface.REGISTER, "1.0.1.8.0.255", 2))) == 1234567
+        # The same wrapped key again (a replay of key-change counter 1): refused.
+        try:
+            c.action(transfer, param)
+            raise AssertionError("a replayed key transfer was accepted")
+        except ActionError as exc:
+            assert "OTHER_REASON" in str(exc).upper(), str(exc)

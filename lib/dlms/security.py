@@ -42,7 +42,7 @@ class Security:
         self._keys = keys  # () -> (encryption key, authentication key)
         self._gcm = None
         self._ak = None
-        self._key_ids = None
+        self._stale = False
         self._ic_out = Counter(folder + "/dlms_ic", counter_block)
         self._ic_in = AtomicRecord(folder + "/dlms_client_ic")
         self.counts = {"replay": 0, "bad_tag": 0, "header": 0}
@@ -56,15 +56,17 @@ class Security:
         return saved.get("ic", -1) if isinstance(saved, dict) else -1
 
     def _cipher(self):
-        ek, ak = self._keys()
-        if self._key_ids != (ek, ak):
+        # Keys are read from the key store once (it decrypts them) and kept until a key
+        # transfer; the answer to the transfer itself still goes out under the old keys.
+        if self._gcm is None:
+            ek, ak = self._keys()
             self._gcm = Gcm(ek)
             self._ak = ak
-            self._key_ids = (ek, ak)
         return self._gcm
 
     def rekeyed(self):
-        self._key_ids = None
+        """A key changed: from the next request on, the new keys."""
+        self._stale = True
 
     def check_counter(self, ic):
         if ic <= self.last_client_ic:
@@ -88,6 +90,9 @@ class Security:
             self.counts["header"] += 1
             raise CipherError("header")
         self.check_counter(ic)
+        if self._stale:
+            self._gcm = None
+            self._stale = False
         gcm = self._cipher()
         iv = bytes(client_title) + ic.to_bytes(4, "big")
         try:

@@ -175,7 +175,7 @@ class Server:
         self.counts["refused"] += 1
         self.counts[reason] = self.counts.get(reason, 0) + 1
         if self.log is not None:
-            self.log.warning("dlms: refused %s (client %s)", reason, assoc.sap if assoc is not None else "?")
+            self.log.warn("dlms: refused %s (client %s)", reason, assoc.sap if assoc is not None else "?")
 
     # ---- entry point
     def handle(self, assoc, apdu):
