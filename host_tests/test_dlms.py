@@ -144,3 +144,86 @@ def test_server_association_get_and_errors():
     out = bytes(server.handle(a, b"\xc0\x01\xc1\x00"))
     assert out == b"\xd8\x02\x03", "truncated GET: exception-response"
     assert server.counts["object_undefined"] == 2 and server.counts["malformed"] == 1
+
+
+class _Rows:
+    depth = 10
+
+    def rows(self):
+        for k in range(10):
+            yield (1780000000 + 900 * k, 0, 1000 + k)
+
+
+def _fuzz_server():
+    from dlms.profile import ProfileGeneric
+
+    server = Server()
+    server.add(Register("1-0:1.8.0", lambda: 1234, X.UINT32, 0, UNIT_WH))
+    clock_ln = bytes((0, 0, 1, 0, 0, 255))
+    server.add(ProfileGeneric("1-0:99.1.0", ((8, clock_ln, 2, X.DATE_TIME), (1, bytes(6), 2, X.UINT8),
+                                             (3, bytes((1, 0, 1, 8, 0, 255)), 2, X.UINT32)), _Rows(), 900))
+    return server
+
+
+# Requests the fuzzer mutates: a register GET, a profile GET by range and by entry, a list.
+_RANGE = (b"\xc0\x01\xc1\x00\x07\x01\x00\x63\x01\x00\xff\x02\x01\x01\x02\x04\x02\x04\x12\x00\x08\x09\x06\x00\x00"
+          b"\x01\x00\x00\xff\x0f\x02\x12\x00\x00\x09\x0c\x07\xea\x05\x1c\x04\x00\x00\x00\x00\x80\x00\x00\x09\x0c"
+          b"\x07\xea\x05\x1d\x05\x00\x00\x00\x00\x80\x00\x00\x01\x00")
+_SEEDS = (b"\xc0\x01\xc1\x00\x03\x01\x00\x01\x08\x00\xff\x02\x00", _RANGE,
+          b"\xc0\x01\xc1\x00\x07\x01\x00\x63\x01\x00\xff\x02\x01\x02\x02\x04\x06\x00\x00\x00\x02\x06\x00\x00\x00"
+          b"\x05\x12\x00\x01\x12\x00\x00",
+          b"\xc0\x03\xc1\x02\x00\x03\x01\x00\x01\x08\x00\xff\x02\x00\x00\x07\x01\x00\x63\x01\x00\xff\x03\x00")
+
+
+def test_server_survives_mutated_requests_and_answers_each():
+    import random
+
+    random.seed(14)
+    server = _fuzz_server()
+    a = Association(16)
+    assert bytes(server.handle(a, _aarq_public()))[0] == 0x61
+    for seed in _SEEDS:
+        out = bytes(server.handle(a, seed))
+        assert out[0] == 0xC4 and (out[3] == 0 or out[1] == 3), "seed request answered with data: %s" % out.hex()
+    for n in range(1500):
+        data = bytearray(_SEEDS[n % len(_SEEDS)])
+        for _ in range(1 + n % 4):
+            k = random.getrandbits(16) % len(data)
+            kind = n % 3
+            if kind == 0:
+                data[k] = random.getrandbits(8)
+            elif kind == 1:
+                data = data[:k]  # truncated
+            else:
+                data = data[:k] + bytes([random.getrandbits(8)]) + data[k:]  # a byte inserted
+            if not data:
+                data = bytearray(b"\xc0")
+        out = bytes(server.handle(a, bytes(data)))
+        assert out and out[0] in (0xC4, 0xD8, 0x61, 0x63), "an answer for every request: %s -> %s" % (
+            bytes(data).hex(), out.hex())
+        if out[0] == 0x61 or out[0] == 0x63:  # a mutation that became an AARQ or RLRQ: associate again
+            server.handle(a, _aarq_public())
+    assert server.counts["refused"] > 100
+    out = bytes(server.handle(a, _SEEDS[0]))
+    assert out == b"\xc4\x01\xc1\x00\x06\x00\x00\x04\xd2", "still answers after the fuzzing: %s" % out.hex()
+
+
+def test_hdlc_link_survives_noise_and_still_connects():
+    import random
+
+    random.seed(46)
+    link = H.HdlcServer(lambda apdu, sap: b"\x01\x02")
+    good = _frame(0x93) + _frame(0x10, H.LLC_REQUEST + b"\xc0\x01")
+    for n in range(400):
+        noise = bytearray(good)
+        for _ in range(1 + n % 5):
+            noise[random.getrandbits(16) % len(noise)] = random.getrandbits(8)
+        link.feed(noise + bytes(random.getrandbits(8) for _ in range(n % 7)))
+        link.out.reset()
+    link.abandon_partial()
+    link.feed(_frame(0x53))
+    link.out.reset()
+    link.feed(_frame(0x93))
+    assert _frames(bytes(link.out.view()))[0][0] == 0x73, "SNRM still answered with UA after the noise"
+    counted = link.counts["bad_fcs"] + link.counts["bad_frame"] + link.counts["other_address"]
+    assert counted > 100, "the noise was counted: %r" % (link.counts,)
