@@ -11,6 +11,7 @@
 #   samples          app    fit the metering ADC: default True for the meter app only
 #   radio            True   False: no CC1101 fitted
 #   led_pin          2      the metrology LED
+#   dlms_uart        False  the DLMS/HDLC port on UART0 (GPIO4 TX, GPIO26 RX; takes the REPL's UART)
 #
 # and config["watchdog_ms"] (default 8000). A part that is enabled but does not answer
 # is reported on the console and left out (None), so the application can say so.
@@ -47,6 +48,12 @@ MEP_TX_PIN = const(17)
 MEP_RX_PIN = const(16)
 MEP_BAUDRATE = const(9600)
 UART_RXBUF_BYTES = const(512)  # a whole 261-byte M-Bus frame and then some
+# DLMS/HDLC port (9600 8N1, RS-485 transceiver) on UART0 moved to GPIO4/GPIO26: UARTs 1 and 2
+# are taken, so this takes the REPL's UART (the USB console is gone after boot): off by default.
+DLMS_UART_ID = const(0)
+DLMS_TX_PIN = const(4)
+DLMS_RX_PIN = const(26)
+DLMS_BAUDRATE = const(9600)
 
 # CC1101 radio on VSPI (SPI id 2 in MicroPython). CC1101: 10 MHz max, 6.5 MHz for bursts.
 RADIO_SPI_ID = const(2)
@@ -100,6 +107,7 @@ SCHEMA = {
     "samples": Optional(Bool()),
     "radio": Bool(default=True),
     "led_pin": Int(0, 39, default=LED_PIN),
+    "dlms_uart": Bool(default=False),
     "console": Str(choices=("text", "json"), default="text"),
 }
 
@@ -179,6 +187,8 @@ def make_hardware(config):
         reset=machine.reset,
         board_secret=board_secret(),
     )
+    hw.dlms_uart = make_uart(DLMS_UART_ID, DLMS_BAUDRATE, None, DLMS_TX_PIN, DLMS_RX_PIN) \
+        if board.get("dlms_uart") else None
     # Metrology pulses timed in hardware; width from the meter's config.
     from pulse_rmt import RMTPulser  # here, not at the top: it assembles/claims a peripheral
 

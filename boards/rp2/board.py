@@ -11,6 +11,7 @@
 #   radio            True   False: no CC1101 fitted
 #   led_pin          null   the metrology LED's GPIO; null: "LED" (GP25 on a Pico, the
 #                           CYW43's on a Pico W)
+#   dlms_uart        True   the DLMS/HDLC port on a PIO UART (GP8 TX, GP9 RX)
 #
 # and config["watchdog_ms"] (default 8000, at most 8388: the RP2040 watchdog's limit).
 # A radio that is enabled but does not answer is reported and left out (None).
@@ -43,6 +44,12 @@ MEP_TX_PIN = const(4)  # GP4
 MEP_RX_PIN = const(5)  # GP5
 MEP_BAUDRATE = const(9600)
 UART_RXBUF_BYTES = const(512)  # a whole 261-byte M-Bus frame and then some
+# DLMS/HDLC port (9600 8N1) on a PIO UART (both hardware UARTs are taken): state machines
+# from DLMS_SM_ID (boards/rp2/pio_uart.py), TX GP8, RX GP9.
+DLMS_SM_ID = const(0)
+DLMS_TX_PIN = const(8)  # GP8
+DLMS_RX_PIN = const(9)  # GP9
+DLMS_BAUDRATE = const(9600)
 
 # CC1101 radio on SPI0. CC1101: 10 MHz max, 6.5 MHz for bursts.
 RADIO_SPI_ID = const(0)
@@ -86,6 +93,7 @@ SCHEMA = {
     "samples": Optional(Bool()),
     "radio": Bool(default=True),
     "led_pin": Optional(Int(0, 29)),
+    "dlms_uart": Bool(default=True),
     "console": Str(choices=("text", "json"), default="text"),
 }
 
@@ -150,6 +158,14 @@ def make_hardware(config):
         reset=machine.reset,
         board_secret=board_secret(),
     )
+    hw.dlms_uart = None
+    if board.get("dlms_uart", True):
+        try:
+            from pio_uart import PioUart  # the PIO UART (boards/rp2/pio_uart.py) claims its state machines
+        except ImportError as exc:  # a build without the PIO UART: the meter runs without the port
+            print("board: no DLMS port:", exc)
+        else:
+            hw.dlms_uart = PioUart(DLMS_SM_ID, DLMS_TX_PIN, DLMS_RX_PIN, DLMS_BAUDRATE)
     # Metrology pulses timed in hardware; width from the meter's config.
     from pulse_pio import PIOPulser  # here, not at the top: it assembles/claims a peripheral
 
