@@ -227,3 +227,44 @@ def test_hdlc_link_survives_noise_and_still_connects():
     assert _frames(bytes(link.out.view()))[0][0] == 0x73, "SNRM still answered with UA after the noise"
     counted = link.counts["bad_fcs"] + link.counts["bad_frame"] + link.counts["other_address"]
     assert counted > 100, "the noise was counted: %r" % (link.counts,)
+
+
+class _ScriptedUart:
+    """A port that hands out scripted bytes and records writes and line settings."""
+
+    def __init__(self, script):
+        self.script = bytearray(script)
+        self.written = b""
+        self.settings = []
+
+    def init(self, **kw):
+        self.settings.append((kw["baudrate"], kw["bits"], kw["parity"]))
+
+    async def read_some(self, buf):
+        import rt
+
+        while not self.script:
+            await rt.sleep_ms(1000)
+        n = min(len(buf), len(self.script))
+        buf[:n] = self.script[:n]
+        self.script = self.script[n:]
+        return n
+
+    async def write_all(self, data):
+        self.written += bytes(data)
+
+
+def test_mode_e_opening_switches_to_hdlc_at_9600():
+    from dlms.mode_e import open_hdlc
+
+    uart = _ScriptedUart(b"/?!\r\n\x06252\r\n")
+    assert support.run(open_hdlc(uart, b"QQQ", b"12345678", idle_ms=2000))
+    assert uart.written == b"/QQQ5\\212345678\r\n", uart.written
+    assert uart.settings == [(300, 7, 0), (9600, 8, None)], uart.settings
+    counts = {}
+    wrong = _ScriptedUart(b"/?99!\r\n")  # another meter's address: no answer
+    assert not support.run(open_hdlc(wrong, b"QQQ", b"12345678", address=b"12", idle_ms=2000, counts=counts))
+    assert wrong.written == b"" and counts["mode_e_refused"] == 1
+    no_ack = _ScriptedUart(b"/?!\r\n\x06050\r\n")  # mode C acknowledgement: not HDLC
+    assert not support.run(open_hdlc(no_ack, b"QQQ", b"12345678", idle_ms=2000))
+    assert no_ack.settings == [(300, 7, 0)], "stays at 300 baud"

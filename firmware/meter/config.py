@@ -85,6 +85,7 @@ DLMS = Section({
     "max_info": Int(32, 512, default=512),
     "inactivity_s": Int(10, 3600, default=120),
     "manufacturer": Str(min_len=3, max_len=3, default="QQQ"),
+    "optical_mode_e": Bool(default=True),  # on the optical port: the IEC 62056-21 mode E opening first
     "load_profile_days": Int(1, 60, default=10),
     "daily_profile_days": Int(1, 400, default=62),
     "event_log_depth": Int(1, 1000, default=100),

@@ -438,7 +438,7 @@ class DlmsMeter:
         self.tcp_server = await start_wrapper(self.server, host, port, self.counts)
         return self.tcp_server
 
-    async def serve_task(self, progress, uart=None):
+    async def serve_task(self, progress, uart=None, mode_e=False):
         """Serve the HDLC port (if any) until cancelled; the TCP listener runs beside it."""
         from dlms.transport import HdlcPort
 
@@ -448,7 +448,8 @@ class DlmsMeter:
                 await rt.sleep_ms(5000)
                 progress()
         port = HdlcPort(self.server, uart, physical=cfg["physical_address"],
-                        inactivity_ms=cfg["inactivity_s"] * 1000, max_info=cfg["max_info"], progress=progress)
+                        inactivity_ms=cfg["inactivity_s"] * 1000, max_info=cfg["max_info"], progress=progress,
+                        mode_e=(cfg["manufacturer"].encode(), self.meter.cfg["meter_id"].encode()) if mode_e else None)
         self.ports.append(port)
         try:
             await port.run()
@@ -526,8 +527,10 @@ def add_to(meter, sup, margin_ms):
     cfg = meter.cfg["dlms"]
     log = meter.log.tagged("dlms")
     uart = getattr(hw, "dlms_uart", None)
+    mode_e = False
     if uart is None and (meter.cfg.get("optical") or {}).get("protocol") == "dlms":
         uart = getattr(hw, "optical_uart", None)
+        mode_e = cfg["optical_mode_e"]  # a probe opens with the IEC 62056-21 sign-on
     security = build_security(hw, log, cfg["manufacturer"])
     commands = getattr(getattr(meter, "admin", None), "commands", None)
 
@@ -548,7 +551,7 @@ def add_to(meter, sup, margin_ms):
             await dm.start_tcp(host, int(port))
             log.info("TCP wrapper on %s", tcp)
         try:
-            await dm.serve_task(progress, uart)
+            await dm.serve_task(progress, uart, mode_e)
         finally:
             dm.close()
 

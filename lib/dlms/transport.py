@@ -16,10 +16,13 @@ _SAPS = (PUBLIC_SAP, MANAGEMENT_SAP)
 class HdlcPort:
     """One serial port: the HDLC link and the association of the client on it."""
 
-    def __init__(self, server, uart, physical=None, inactivity_ms=120000, max_info=None, progress=None):
+    def __init__(self, server, uart, physical=None, inactivity_ms=120000, max_info=None, progress=None,
+                 mode_e=None):
         self.server = server
         self.uart = uart
         self.assoc = None
+        self.mode_e = mode_e  # (manufacturer, identification): an IEC 62056-21 mode E opening first
+        self._opened = False
         kwargs = {} if max_info is None else {"max_info": max_info}
         self.link = HdlcServer(self._apdu, physical=physical, inactivity_ms=inactivity_ms,
                                on_disconnect=self._disconnected, **kwargs)
@@ -37,6 +40,7 @@ class HdlcPort:
         if self.assoc is not None:
             self.assoc.release()
         self.assoc = None
+        self._opened = False  # a mode E port goes back to 300 baud for the next sign-on
 
     async def run(self):
         buf = bytearray(64)
@@ -44,6 +48,14 @@ class HdlcPort:
         uart = self.uart
         idle_ms = 0
         while True:
+            if self.mode_e is not None and not self._opened:
+                from dlms.mode_e import open_hdlc
+
+                self._opened = await open_hdlc(uart, self.mode_e[0], self.mode_e[1], counts=link.counts)
+                idle_ms = 0
+                if self.progress is not None:
+                    self.progress()
+                continue
             wait_ms = INTER_OCTET_MS if link.partial() else link.inactivity_ms - idle_ms
             try:
                 n = await rt.wait_for_ms(uart.read_some(buf), max(wait_ms, 1))
