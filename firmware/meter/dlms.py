@@ -56,12 +56,7 @@ class _RingRows:
 
     def rows(self):
         # The ring keeps up to 4 segments; only the newest `depth` rows are the profile.
-        total = self.count()
-        skip = total - self.depth if total > self.depth else 0
-        for _seq, data in self.ring.records():
-            if skip:
-                skip -= 1
-                continue
+        for _seq, data in self.ring.records(max(0, self.ring.last_seq - self.depth)):
             if len(data) == self.size:
                 yield struct.unpack(self.fmt, data)
 
@@ -88,16 +83,10 @@ class _EventRows:
     def rows(self):
         if self.log is None:
             return
-        total = 0
-        for _ in self.log.ring.records():
-            total += 1
-        skip = total - self.depth if total > self.depth else 0
         import json
 
-        for _seq, payload in self.log.ring.records():
-            if skip:
-                skip -= 1
-                continue
+        ring = self.log.ring
+        for _seq, payload in ring.records(max(0, ring.last_seq - self.depth)):
             try:
                 record = json.loads(payload)
                 yield int(record.get("t", 0)) & 0xFFFFFFFF, EVENT_CODES.get(record.get("kind"), _OTHER_EVENT)
