@@ -69,21 +69,25 @@ class GuruxReader:
         self.hdlc = hdlc
         self.io = _FdIO(pty) if hdlc else _SocketIO(tcp_port)
         self.timeout_s = timeout_s
+        self._rx = GXByteBuffer()
 
     def _packet(self, data, reply):
         notify = GXReplyData()
         reply.error = 0
         if data is not None:
             self.io.send(data)
-        buf = GXByteBuffer()
+        # Frames that arrived behind the one getData() took (a window of several) stay
+        # in self._rx for the next call, as a serial reader would still find them queued.
+        buf = self._rx
         deadline = time.monotonic() + self.timeout_s
         while True:
+            if buf.available() and self.client.getData(buf, reply, notify):
+                break
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("reply incomplete after %s s: %s" % (self.timeout_s, buf))
             buf.set(self.io.recv(left))
-            if self.client.getData(buf, reply, notify):
-                break
+        buf.trim()
         if reply.error != 0:
             raise GXDLMSException(reply.error)
 

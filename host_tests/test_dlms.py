@@ -268,3 +268,27 @@ def test_mode_e_opening_switches_to_hdlc_at_9600():
     no_ack = _ScriptedUart(b"/?!\r\n\x06050\r\n")  # mode C acknowledgement: not HDLC
     assert not support.run(open_hdlc(no_ack, b"QQQ", b"12345678", idle_ms=2000))
     assert no_ack.settings == [(300, 7, 0)], "stays at 300 baud"
+
+
+def test_hdlc_window_of_three_and_go_back_n():
+    link = H.HdlcServer(lambda apdu, sap: b"\xCD" * 1000)
+    # SNRM asking for 128-byte frames and a window of 3 both ways.
+    params = b"\x81\x80\x14\x05\x02\x00\x80\x06\x02\x00\x80\x07\x04\x00\x00\x00\x03\x08\x04\x00\x00\x00\x03"
+    link.feed(_frame(0x93, params))
+    assert link.window_tx == 3 and link.max_tx == 128
+    link.out.reset()
+    link.feed(_frame(0x10, H.LLC_REQUEST + b"\xc0"))
+    window = _frames(bytes(link.out.view()))
+    assert [f[0] & 0x1F for f in window] == [0x00, 0x02, 0x14], "N(S) 0, 1, 2, final on the third: %r" % window
+    link.out.reset()
+    link.feed(_frame(0x11 | (2 << 5)))  # RR N(R)=2: frame 2 was lost, send again from it
+    again = _frames(bytes(link.out.view()))
+    assert [f[0] & 0x0E for f in again] == [0x04, 0x06, 0x08], "go back to N(S) 2: %r" % again
+    total = 128 * 2 + sum(f[2] for f in again)
+    link.out.reset()
+    while again[-1][1]:  # segmented: ask for the rest
+        link.feed(_frame(0x11 | (((again[-1][0] >> 1) + 1) & 7) << 5))
+        again = _frames(bytes(link.out.view()))
+        total += sum(f[2] for f in again)
+        link.out.reset()
+    assert total == 1003, "the whole answer and its LLC, nothing twice: %d" % total

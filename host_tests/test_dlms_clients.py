@@ -358,3 +358,23 @@ def test_key_transfer_through_the_security_setup_object():
             raise AssertionError("a replayed key transfer was accepted")
         except ActionError as exc:
             assert "OTHER_REASON" in str(exc).upper(), str(exc)
+
+
+def test_gurux_hdlc_negotiates_information_length_and_window():
+    m = meter()
+    for info, window in ((512, 7), (256, 3), (64, 1)):
+        r = GuruxReader(pty=m.client_pty, physical=17)
+        h = r.client.hdlcSettings
+        h.maxInfoRX = h.maxInfoTX = info
+        h.windowSizeRX = h.windowSizeTX = window
+        r.connect()
+        try:
+            # The meter takes the client's lengths (up to its 512) and sends one frame per window.
+            assert (h.maxInfoRX, h.maxInfoTX, h.windowSizeRX) == (info, info, 1), vars(h)
+            pg = GXDLMSProfileGeneric("1.0.99.1.0.255")
+            r.read(pg, 3)
+            rows = r.rows_by_range(pg, datetime.datetime(2026, 5, 27, tzinfo=UTC),
+                                   datetime.datetime(2026, 5, 27, 23, 59, 59, tzinfo=UTC))
+            assert len(rows) == 96, "96 rows in %d-byte frames" % info
+        finally:
+            r.close()

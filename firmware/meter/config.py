@@ -83,6 +83,9 @@ DLMS = Section({
     "tcp": Optional(Str(min_len=3)),
     "physical_address": Int(16, 0x3FFD, default=17),
     "max_info": Int(32, 512, default=512),
+    # Frames the meter sends per HDLC window (the client may ask for fewer). 1 by default:
+    # Gurux's Python reader acknowledges every frame, which a longer window turns into resends.
+    "window": Int(1, 7, default=1),
     "inactivity_s": Int(10, 3600, default=120),
     "manufacturer": Str(min_len=3, max_len=3, default="QQQ"),
     "optical_mode_e": Bool(default=True),  # on the optical port: the IEC 62056-21 mode E opening first

@@ -398,7 +398,7 @@ class DlmsMeter:
 
     def _hdlc_settings(self):
         c = self.cfg
-        return (5, 1, 1, c["max_info"], c["max_info"], 1000, c["inactivity_s"], c["physical_address"])
+        return (5, c["window"], 7, c["max_info"], c["max_info"], 1000, c["inactivity_s"], c["physical_address"])
 
     # ---- profiles
     def capture(self, table, t_s):
@@ -438,6 +438,7 @@ class DlmsMeter:
                 progress()
         port = HdlcPort(self.server, uart, physical=cfg["physical_address"],
                         inactivity_ms=cfg["inactivity_s"] * 1000, max_info=cfg["max_info"], progress=progress,
+                        max_window=cfg["window"],
                         mode_e=(cfg["manufacturer"].encode(), self.meter.cfg["meter_id"].encode()) if mode_e else None)
         self.ports.append(port)
         try:

@@ -144,12 +144,13 @@ class HdlcServer:
     """One HDLC link (one client at a time, as on a serial line)."""
 
     def __init__(self, on_apdu, logical=1, physical=None, max_info=MAX_INFO, inactivity_ms=120000,
-                 on_disconnect=None):
+                 on_disconnect=None, max_window=MAX_WINDOW):
         self.on_apdu = on_apdu  # (view of the request APDU, client SAP) -> response bytes or None
         self.on_disconnect = on_disconnect
         self.logical = logical
         self.physical = physical  # None: any physical address (or none) is ours
         self.max_info_limit = max_info
+        self.max_window = max_window  # frames we send before the client's RR (see docs/dlms.md)
         self.inactivity_ms = inactivity_ms
         self.out = Writer(max_info + 32)
         self.rx = bytearray(max_info + 32)  # one frame being received
@@ -285,7 +286,7 @@ class HdlcServer:
         # The client's transmit side is our receive side and the other way round.
         self.max_tx = max(32, min(params.get(6, DEFAULT_INFO), limit))
         self.max_rx = max(32, min(params.get(5, DEFAULT_INFO), limit))
-        self.window_tx = max(1, min(params.get(8, 1), MAX_WINDOW))
+        self.window_tx = max(1, min(params.get(8, 1), self.max_window))
         self.window_rx = max(1, min(params.get(7, 1), MAX_WINDOW))
         self.connected = True
         info = (0x81, 0x80, 20, 0x05, 2, self.max_tx >> 8, self.max_tx & 0xFF, 0x06, 2, self.max_rx >> 8,

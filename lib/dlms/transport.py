@@ -17,7 +17,7 @@ class HdlcPort:
     """One serial port: the HDLC link and the association of the client on it."""
 
     def __init__(self, server, uart, physical=None, inactivity_ms=120000, max_info=None, progress=None,
-                 mode_e=None):
+                 mode_e=None, max_window=7):
         self.server = server
         self.uart = uart
         self.assoc = None
@@ -25,7 +25,7 @@ class HdlcPort:
         self._opened = False
         kwargs = {} if max_info is None else {"max_info": max_info}
         self.link = HdlcServer(self._apdu, physical=physical, inactivity_ms=inactivity_ms,
-                               on_disconnect=self._disconnected, **kwargs)
+                               on_disconnect=self._disconnected, max_window=max_window, **kwargs)
         self.progress = progress
 
     def _apdu(self, apdu, sap):
