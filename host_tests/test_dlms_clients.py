@@ -273,6 +273,7 @@ def test_dlms_cosem_management_hls_gmac_over_tcp():
     c = cosem_client(cosem_tcp(m, client=1), m, secure=True, counter=100)
     with c.session():
         _cosem_reads(c)
+        assert _cosem_read_every_object(c)[0] == 39
         events = parse(c.get(attr(E.CosemInterface.PROFILE_GENERIC, "0.0.99.98.0.255", 2)))
         assert [e[1] for e in events[:3]] == [25, 2, 5], "provisioned, boot, time set: %r" % (events,)
         # The clock set by the management client.
