@@ -438,3 +438,28 @@ def test_gurux_hdlc_negotiates_information_length_and_window():
             assert len(rows) == 96, "96 rows in %d-byte frames" % info
         finally:
             r.close()
+
+
+def test_tcp_wrapper_takes_two_clients_and_refuses_a_third():
+    import socket
+
+    m = meter()
+    idle = [socket.create_connection(("127.0.0.1", m.tcp_port), timeout=20) for _ in range(2)]
+    try:
+        # The meter accepts in order: the first two hold both places when the third arrives.
+        third = socket.create_connection(("127.0.0.1", m.tcp_port), timeout=20)
+        assert third.recv(16) == b"", "a third connection is closed at once"
+        third.close()
+    finally:
+        for s in idle:
+            s.close()
+    c = cosem_client(cosem_tcp(m))
+    deadline = time.monotonic() + 30
+    while True:  # the meter notices the two closed connections when it next reads them
+        try:
+            with c.session():
+                assert parse(c.get(attr(E.CosemInterface.REGISTER, "1.0.1.8.0.255", 2))) == 1234567
+            break
+        except Exception:
+            assert time.monotonic() < deadline, "no connection taken after the idle ones closed"
+            c = cosem_client(cosem_tcp(m))

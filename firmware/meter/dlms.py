@@ -19,7 +19,7 @@ from micropython import const
 from store.ring import Ring
 from dlms import axdr as X
 from dlms.cosem import (Data, Register, ExtendedRegister, Clock, HdlcSetup, CosemObject, Refused, READ, NO,
-                        OTHER_REASON, UNIT_W, UNIT_WH, UNIT_A, UNIT_V, UNIT_HZ, UNIT_NONE, obis, expect)
+                        OTHER_REASON, OBJECT_UNAVAILABLE, UNIT_W, UNIT_WH, UNIT_A, UNIT_V, UNIT_HZ, UNIT_NONE, obis, expect)
 from dlms.profile import ProfileGeneric
 from dlms.server import Server
 
@@ -382,7 +382,10 @@ class DlmsMeter:
             import os
             import meter
 
-            folder = meter.__file__.rsplit("/", 1)[0] if "/" in getattr(meter, "__file__", "") else "."
+            path = getattr(meter, "__file__", "")
+            if "/" not in path:  # frozen into the firmware image: no module files to hash
+                raise Refused(OBJECT_UNAVAILABLE)
+            folder = path.rsplit("/", 1)[0]
             h = hashlib.sha256()
             buf = bytearray(256)
             for name in sorted(os.listdir(folder)):
@@ -424,7 +427,7 @@ class DlmsMeter:
         """The TCP wrapper's listener (kept in self.tcp_server until close())."""
         from dlms.transport import start_wrapper
 
-        self.tcp_server = await start_wrapper(self.server, host, port, self.counts)
+        self.tcp_server = await start_wrapper(self.server, host, port, self.counts, self.cfg["inactivity_s"] * 1000)
         return self.tcp_server
 
     async def serve_task(self, progress, uart=None, mode_e=False):

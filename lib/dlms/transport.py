@@ -78,13 +78,21 @@ class HdlcPort:
                 self.progress()
 
 
-async def serve_wrapper_client(server, reader, writer, counts):
-    """One TCP connection: APDUs in wrappers until the client closes (or sends garbage)."""
+MAX_TCP_CLIENTS = const(2)  # each holds an association and its buffers
+
+
+async def serve_wrapper_client(server, reader, writer, counts, inactivity_ms=120000):
+    """One TCP connection: APDUs in wrappers until the client closes, sends garbage or
+    stays silent for inactivity_ms."""
     assoc = None
     head = bytearray(wrapper.HEADER_BYTES)
     try:
         while True:
-            hdr = await reader.readexactly(wrapper.HEADER_BYTES)
+            try:
+                hdr = await rt.wait_for_ms(reader.readexactly(wrapper.HEADER_BYTES), inactivity_ms)
+            except asyncio.TimeoutError:
+                counts["tcp_timeouts"] = counts.get("tcp_timeouts", 0) + 1
+                break
             try:
                 src, dst, length = wrapper.parse_header(hdr, SERVER_MAX_PDU)
             except wrapper.WrapperError:
@@ -116,9 +124,20 @@ async def serve_wrapper_client(server, reader, writer, counts):
             pass
 
 
-async def start_wrapper(server, host, port, counts):
+async def start_wrapper(server, host, port, counts, inactivity_ms=120000):
+    active = [0]
+
     async def client(reader, writer):
         counts["connections"] += 1
-        await serve_wrapper_client(server, reader, writer, counts)
+        if active[0] >= MAX_TCP_CLIENTS:
+            server.refuse("tcp_busy")
+            writer.close()
+            await writer.wait_closed()  # (MicroPython closes the socket here)
+            return
+        active[0] += 1
+        try:
+            await serve_wrapper_client(server, reader, writer, counts, inactivity_ms)
+        finally:
+            active[0] -= 1
 
     return await asyncio.start_server(client, host, port)
