@@ -226,6 +226,10 @@ def _gurux_reads(r, level):
     assert r.read(freq, 2) == 50.01 and int(freq.unit) == 44, "scaler -2 applied by Gurux"
     ldn = GXDLMSData("0.0.42.0.0.255")
     assert bytes(r.read(ldn, 2)) == b"QQQ12345678"
+    # GET with a list: three attributes in one request.
+    tariff = GXDLMSData("0.0.96.14.0.255")
+    values = r.read_list([(reg, 2), (ldn, 2), (tariff, 2)])
+    assert values[0] == 1234567 and bytes(values[1]) == b"QQQ12345678" and values[2] == 2, values
     hdlc = GXDLMSHdlcSetup("0.0.22.0.0.255")
     for index in range(2, 10):
         r.read(hdlc, index)
@@ -287,6 +291,11 @@ def test_dlms_cosem_management_hls_gmac_over_tcp():
         clock, _ = datetime_from_bytes(parse(c.get(attr(E.CosemInterface.CLOCK, "0.0.1.0.0.255", 2))))
         elapsed = clock.replace(tzinfo=UTC).timestamp() - new.timestamp()
         assert 0 <= elapsed < 600, "clock after set: %r" % (clock,)
+        # The error answers: a read-only attribute written, a value of the wrong type.
+        result = c.set(attr(E.CosemInterface.REGISTER, "1.0.1.8.0.255", 2), b"\x06\x00\x00\x00\x01")
+        assert "READ_WRITE_DENIED" in repr(result).upper(), repr(result)
+        result = c.set(attr(E.CosemInterface.CLOCK, "0.0.1.0.0.255", 2), b"\x06\x00\x00\x00\x01")
+        assert "TYPE_UNMATCHED" in repr(result).upper(), repr(result)
 
 
 def test_dlms_cosem_management_hls_gmac_over_hdlc_pty():
