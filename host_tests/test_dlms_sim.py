@@ -13,7 +13,9 @@ import time
 
 import support
 from dlms_gurux import GuruxReader
-from gurux_dlms.objects import GXDLMSRegister, GXDLMSProfileGeneric
+import datetime
+from gurux_dlms import GXDateTime
+from gurux_dlms.objects import GXDLMSRegister, GXDLMSProfileGeneric, GXDLMSClock
 from test_dlms_clients import cosem_client, attr, parse, E
 
 SIM = os.path.join(support.REPO, "tools", "sim.py")
@@ -70,6 +72,16 @@ def test_the_simulation_serves_dlms_and_prints_how_to_connect():
             assert imports == sorted(imports), "the import register never goes back: %r" % imports
             stamps = [row[0].value.timestamp() for row in rows]
             assert all(int(t) % 900 == 0 for t in stamps), "captured at quarter hours: %r" % stamps
+            # The clock set by the management client goes through the admin time rules, which
+            # log it: the standard event log shows "clock adjusted" (5).
+            clock = GXDLMSClock("0.0.1.0.0.255")
+            now = r.read(clock, 2).value
+            clock.time = GXDateTime(now + datetime.timedelta(seconds=30))
+            r.write(clock, 2)
+            events = GXDLMSProfileGeneric("0.0.99.98.0.255")
+            r.read(events, 3)
+            codes = [row[1] for row in r.rows_by_entry(events, 1, 0)]
+            assert 5 in codes, "time_set in the event log: %r" % codes
         finally:
             r.close()
     finally:
