@@ -472,3 +472,52 @@ def test_tcp_wrapper_takes_two_clients_and_refuses_a_third():
         except Exception:
             assert time.monotonic() < deadline, "no connection taken after the idle ones closed"
             c = cosem_client(cosem_tcp(m))
+
+
+def test_garbage_on_both_ports_is_refused_and_the_ports_keep_working():
+    import random
+    import socket
+
+    m = meter()
+    rng = random.Random(62056)
+    fd = os.open(m.client_pty, os.O_RDWR | os.O_NOCTTY)
+    try:
+        for _ in range(50):  # noise, broken frames, frames for other addresses
+            os.write(fd, bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 60))))
+            os.write(fd, b"\x7e\xa0\x07\x05\x21\x93" + bytes(rng.getrandbits(8) for _ in range(3)))
+    finally:
+        os.close(fd)
+    bad = socket.create_connection(("127.0.0.1", m.tcp_port), timeout=20)
+    bad.sendall(b"\x00\x02\x00\x10\x00\x01\x00\x05hello")  # wrapper version 2: the meter hangs up
+    try:
+        closed = bad.recv(16) == b""
+    except ConnectionResetError:  # closed with the rest unread: a reset
+        closed = True
+    assert closed, "a bad wrapper header closes the connection"
+    bad.close()
+    odd = socket.create_connection(("127.0.0.1", m.tcp_port), timeout=20)
+    odd.sendall(b"\x00\x01\x00\x10\x00\x01\x00\x04\xc0\x01\xc1\x00")  # a GET before any AARQ
+    assert odd.recv(64) == b"\x00\x01\x00\x01\x00\x10\x00\x03\xd8\x01\x01", "an exception-response"
+    odd.close()
+    r = GuruxReader(pty=m.client_pty, physical=17, timeout_s=30)
+    deadline = time.monotonic() + 60
+    while True:  # the noise may still be in the meter's frame assembler: SNRM until UA
+        try:
+            r.connect()
+            break
+        except Exception:
+            assert time.monotonic() < deadline, "HDLC port dead after the noise"
+            r.io.close()
+            r = GuruxReader(pty=m.client_pty, physical=17, timeout_s=5)
+    try:
+        reg = GXDLMSRegister("1.0.1.8.0.255")
+        r.read(reg, 3)
+        assert r.read(reg, 2) == 1234567
+    finally:
+        r.close()
+    c = cosem_client(cosem_tcp(m))
+    with c.session():
+        assert parse(c.get(attr(E.CosemInterface.REGISTER, "1.0.1.8.0.255", 2))) == 1234567
+    out = m.stop()
+    m.start()
+    assert "refused bad_wrapper" in out and "refused not_associated" in out, out[-2000:]
