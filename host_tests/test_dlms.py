@@ -292,3 +292,12 @@ def test_hdlc_window_of_three_and_go_back_n():
         total += sum(f[2] for f in again)
         link.out.reset()
     assert total == 1003, "the whole answer and its LLC, nothing twice: %d" % total
+
+
+def test_a_value_the_meter_cannot_encode_is_an_answer_not_a_crash():
+    server = Server()
+    server.add(Register("1-0:1.8.0", lambda: 1 << 40, X.UINT32, 0, UNIT_WH))  # beyond double-long-unsigned
+    a = Association(16)
+    server.handle(a, _aarq_public())
+    out = bytes(server.handle(a, b"\xc0\x01\xc1\x00\x03\x01\x00\x01\x08\x00\xff\x02\x00"))
+    assert out == b"\xd8\x01\x03" and server.counts["internal_error"] == 1, out.hex()

@@ -40,6 +40,18 @@ _INT_FORMAT = {INT32: ">i", UINT32: ">I", INT8: ">b", INT16: ">h", UINT8: ">B", 
                INT64: ">q", UINT64: ">Q", ENUM: ">B", BCD: ">b"}
 
 
+
+def _limits():
+    out = {}
+    for tag, fmt in _INT_FORMAT.items():
+        bits = 8 * _FIXED[tag]
+        out[tag] = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if fmt[1] in "bhiq" else (0, (1 << bits) - 1)
+    return out
+
+
+_LIMITS = _limits()  # the range of each integer type, built once
+
+
 class DataError(ValueError):
     """Bytes that are not a valid A-XDR value: truncated, a lying length, too deep, unknown tag."""
 
@@ -108,10 +120,13 @@ class Writer:
         self.byte(1 if v else 0)
 
     def integer(self, tag, v):
-        """Any fixed-size integer type: INT8 .. UINT64, ENUM."""
+        """Any fixed-size integer type: INT8 .. UINT64, ENUM. ValueError if v does not fit
+        (MicroPython's struct would silently keep the low bytes)."""
+        low, high = _LIMITS[tag]
+        if not low <= v <= high:
+            raise ValueError("%d does not fit type %d" % (v, tag))
         self.byte(tag)
-        fmt = _INT_FORMAT[tag]
-        self.pack(fmt, _FIXED[tag], v)
+        self.pack(_INT_FORMAT[tag], _FIXED[tag], v)
 
     def octets(self, data):
         self.byte(OCTET_STRING)

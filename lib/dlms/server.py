@@ -205,6 +205,12 @@ class Server:
             out.reset()
             assoc.long_get = None
             self._exception(assoc, _STATE_NOT_ALLOWED, _SERVICE_NOT_POSSIBLE, "no_memory")
+        except Exception as exc:  # a value the meter cannot encode, a store error: answer, keep the port
+            out.reset()
+            assoc.long_get = None
+            if self.log is not None:
+                self.log.error("dlms: request failed: %r", exc)
+            self._exception(assoc, _STATE_NOT_ALLOWED, _SERVICE_OTHER, "internal_error")
         return out.view()
 
     def _exception(self, assoc, state, service, reason):
