@@ -23,7 +23,7 @@ def test_status_needs_a_valid_mac_and_a_fresh_counter():
         assert status == C.OK
         fields = json.loads(payload)
         assert fields["provisioned"] is True
-        assert fields["generations"] == {"lmn": 1, "mep": 1, "admin": 1}
+        assert fields["generations"] == {"lmn": 1, "mep": 1, "admin": 1, "dlms_ek": 1, "dlms_ak": 1}
         # The same bytes again: a replay, refused with an authenticated answer.
         status, payload = head.answer(K.ADMIN, device.commands.handle(frame), counter)
         assert status == C.REFUSED and payload == b"replay:%d" % counter

@@ -53,7 +53,7 @@ def test_provision_host_device_then_refuse_a_second_time():
     try:
         plain = _generate(d)
         names = provision.provision_host(d + "/meter", plain, "12345678")
-        assert names == ["admin", "lmn", "mep"]
+        assert names == ["admin", "dlms_ak", "dlms_ek", "lmn", "mep"]
         store = KeyStore(d + "/meter/keys", host_board.board_secret(d + "/meter/board.secret"))
         keys = K.DeviceKeys(store)
         assert keys.provisioned and not store.has(K.UTILITY)

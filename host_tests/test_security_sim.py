@@ -43,7 +43,7 @@ def test_simulation_admin_session_and_no_key_in_any_output():
         r = _wait_for_listener(out, time.time() + 20)
         printed.append(r.stdout + r.stderr)
         status = json.loads(r.stdout)
-        assert status["provisioned"] is True and status["generations"] == {"lmn": 1, "mep": 1, "admin": 1}
+        assert status["provisioned"] is True and status["generations"] == {"lmn": 1, "mep": 1, "admin": 1, "dlms_ek": 1, "dlms_ak": 1}
         plain = provision.open_key_file(os.path.join(out, "keys", "manufacturer.keys"),
                                         provision.read_decryption_key(os.path.join(out, "keys", "manufacturer.secret")))
         steps = [
@@ -60,7 +60,7 @@ def test_simulation_admin_session_and_no_key_in_any_output():
         assert results[2].returncode == 0 and "called back" in results[2].stdout, results[2].stderr
         assert results[3].returncode == 0 and results[4].returncode == 0, results[3].stderr + results[4].stderr
         final = json.loads(results[5].stdout)
-        assert final["generations"] == {"lmn": 2, "mep": 1, "admin": 2}
+        assert final["generations"] == {"lmn": 2, "mep": 1, "admin": 2, "dlms_ek": 1, "dlms_ak": 1}
         assert final["rejected"].get("drift") == 1
         kinds = [json.loads(line)["kind"] for line in results[6].stdout.splitlines()]
         for kind in ("provisioned", "boot", "time_set", "time_refused", "rejected", "wake", "connected",
@@ -78,10 +78,10 @@ def test_simulation_admin_session_and_no_key_in_any_output():
 
     secrets = [bytes.fromhex(plain["utility_key"])]
     for entry in plain["devices"].values():
-        secrets += [bytes.fromhex(entry[n]) for n in ("lmn", "mep", "admin") if n in entry]
+        secrets += [bytes.fromhex(entry[n]) for n in ("lmn", "mep", "admin", "dlms_ek", "dlms_ak") if n in entry]
     secrets += [bytes.fromhex(changed[n]) for n in ("lmn", "admin")]
     secrets = set(secrets)
-    assert len(secrets) == 7  # utility; lmn, mep (shared with the MEP device), two admin keys; the two new keys
+    assert len(secrets) == 9  # utility; lmn, mep (shared with the MEP device), two admin keys; the two new keys; dlms_ek, dlms_ak
     needles = []
     for key in secrets:
         needles += [key, key.hex().encode(), key.hex().upper().encode()]

@@ -262,7 +262,7 @@ def admin_keys(plain):
     """{"<serial>": {"admin", "mep", "lmn": hex}}: what tools/admin.py signs and wraps with."""
     out = {}
     for serial, entry in sorted(plain["devices"].items()):
-        out[serial] = {name: entry[name] for name in ("admin", "mep", "lmn") if name in entry}
+        out[serial] = {name: entry[name] for name in ("admin", "mep", "lmn", "dlms_ek", "dlms_ak") if name in entry}
     return out
 
 

@@ -744,6 +744,9 @@ async def simulate(args):
     import sim_sml  # the SML info port on a pty (tools/sim_sml.py)
 
     sml_link = sim_sml.attach(meter_cfg, PtyLink, loop)
+    import sim_dlms  # DLMS/COSEM ports and how to connect (tools/sim_dlms.py)
+
+    dlms_socat = sim_dlms.setup(args.out, meter_cfg)
     meter = Device("meter", micropython, args.heap, meter_cfg, outputs, view.on_status)
     devices = [meter]
     if not args.no_mep_device:
@@ -791,6 +794,7 @@ async def simulate(args):
     mep_link.close(loop)
     sml_link.close(loop)
     mbus.close(loop)
+    dlms_socat.terminate()
 
     summary = {
         "wall_s": round(time.monotonic() - started, 1),

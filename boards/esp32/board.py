@@ -11,6 +11,7 @@
 #   samples          app    fit the metering ADC: default True for the meter app only
 #   radio            True   False: no CC1101 fitted
 #   led_pin          2      the metrology LED
+#   dlms_uart        False  the DLMS/HDLC port on UART0 (GPIO4 TX, GPIO26 RX; takes the REPL's UART)
 #
 # and config["watchdog_ms"] (default 8000). A part that is enabled but does not answer
 # is reported on the console and left out (None), so the application can say so.
@@ -47,6 +48,12 @@ MEP_TX_PIN = const(17)
 MEP_RX_PIN = const(16)
 MEP_BAUDRATE = const(9600)
 UART_RXBUF_BYTES = const(512)  # a whole 261-byte M-Bus frame and then some
+# DLMS/HDLC port (9600 8N1, RS-485 transceiver) on UART0 moved to GPIO4/GPIO26: UARTs 1 and 2
+# are taken, so this takes the REPL's UART (the USB console is gone after boot): off by default.
+DLMS_UART_ID = const(0)
+DLMS_TX_PIN = const(4)
+DLMS_RX_PIN = const(26)
+DLMS_BAUDRATE = const(9600)
 
 # CC1101 radio on VSPI (SPI id 2 in MicroPython). CC1101: 10 MHz max, 6.5 MHz for bursts.
 RADIO_SPI_ID = const(2)
@@ -100,6 +107,7 @@ SCHEMA = {
     "samples": Optional(Bool()),
     "radio": Bool(default=True),
     "led_pin": Int(0, 39, default=LED_PIN),
+    "dlms_uart": Bool(default=False),
     "console": Str(choices=("text", "json"), default="text"),
 }
 
@@ -189,7 +197,10 @@ def make_hardware(config):
         samples=samples,
         mbus_uart=make_uart(MBUS_UART_ID, MBUS_BAUDRATE, 0, MBUS_TX_PIN, MBUS_RX_PIN),  # parity 0: even
         mep_uart=make_uart(MEP_UART_ID, MEP_BAUDRATE, None, MEP_TX_PIN, MEP_RX_PIN),
-        # optical_uart, dlms_uart: None. UART0 is the console and UART1/2 are taken above.
+        # optical_uart: None (UART0 is the console and UART1/2 are taken above); the DLMS port
+        # takes UART0 from the REPL only where the board section asks for it.
+        dlms_uart=make_uart(DLMS_UART_ID, DLMS_BAUDRATE, None, DLMS_TX_PIN, DLMS_RX_PIN)
+        if board.get("dlms_uart") else None,
         radio=make_radio(board, config.get("lmn")),
         led=led,
         pulser=make_pulser(config, led) if samples is not None else None,

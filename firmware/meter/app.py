@@ -8,6 +8,7 @@
 #   pulses      the metrology LED, when the board's driver needs a task
 #   admin       authenticated commands, time and wake-up (meter/admin.py)
 #   sml_push    SML on the optical info port; sml_lmn: SML requests on the wired LMN (meter/sml.py)
+#   dlms        DLMS/COSEM on HDLC and the TCP wrapper, and its profiles (meter/dlms.py)
 
 import status
 import startup
@@ -113,6 +114,11 @@ class Meter:
             sup.add("ota", self.ota.task, 2000 + _STALL_MARGIN_MS)
         self.mep = self.build_mep(sup)
         self.sml = self.build_sml(sup)
+        self.dlms = None
+        if self.cfg["dlms"]["enabled"]:  # DLMS/COSEM ports and profiles (meter/dlms.py)
+            from meter.dlms import add_to
+
+            self.dlms = add_to(self, sup, _STALL_MARGIN_MS)
         self.log.info(
             "meter %s on %s: registers %d/%d Wh",
             self.cfg["meter_id"],

@@ -76,6 +76,25 @@ class LinkSection(Section):
         check_config(checked)
         return checked
 
+# DLMS/COSEM (docs/dlms.md): HDLC on the board's DLMS port, the TCP wrapper where there is
+# a network ("HOST:PORT"; the host board on loopback), the profiles' depth in flash.
+DLMS = Section({
+    "enabled": Bool(default=True),
+    "tcp": Optional(Str(min_len=3)),
+    "physical_address": Int(16, 0x3FFD, default=17),
+    "max_info": Int(32, 512, default=512),
+    # Frames the meter sends per HDLC window (the client may ask for fewer). 1 by default:
+    # Gurux's Python reader acknowledges every frame, which a longer window turns into resends.
+    "window": Int(1, 7, default=1),
+    "inactivity_s": Int(10, 3600, default=120),
+    "manufacturer": Str(min_len=3, max_len=3, default="QQQ"),
+    "optical_mode_e": Bool(default=True),  # on the optical port: the IEC 62056-21 mode E opening first
+    "load_profile_days": Int(1, 60, default=10),
+    "daily_profile_days": Int(1, 400, default=62),
+    "event_log_depth": Int(1, 1000, default=100),
+})
+DLMS_DEFAULTS = DLMS.check({}, "dlms")
+
 SCHEMA = {
     "app": Str(choices=("meter",)),
     "meter_id": Digits(8),
@@ -156,4 +175,5 @@ SCHEMA = {
         "pin_lockout_s": Int(10, 86400, default=900),
         "lmn": Bool(default=True),  # answer requests on the wired LMN port where the board has one
     }),
+    "dlms": DLMS,
 }

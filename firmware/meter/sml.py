@@ -25,7 +25,7 @@ from sml.push import PushFile, STATUS_LOAD, STATUS_EXPORT
 
 def wanted(hw, cfg):
     """True if the board has a port for SML and the configuration puts SML on it."""
-    optical = getattr(hw, "optical_uart", None) is not None and cfg["optical"]["protocol"] == "sml"
+    optical = hw.optical_uart is not None and cfg["optical"]["protocol"] == "sml"
     return optical or (hw.lmn_uart is not None and cfg["sml"]["lmn"])
 
 
@@ -44,7 +44,7 @@ class MeterSML:
         self.server_id = server_id_of(cfg)
         manufacturer = (cfg.get("lmn") or {}).get("manufacturer", "QQQ")
         self.push = PushFile(self.server_id, manufacturer, cfg["metrology"]["tariffs"])
-        self.uart = getattr(self.hw, "optical_uart", None)
+        self.uart = self.hw.optical_uart
         self.always = self.settings["detail"] == "always"
         self.unlocked = False
         self._unlocked_at_ms = 0

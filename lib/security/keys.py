@@ -33,10 +33,12 @@ UTILITY = "utility"
 ADMIN = "admin"
 MEP = "mep"
 LMN = "lmn"
-DEVICE_KEYS = (LMN, MEP, ADMIN)
+DLMS_EK = "dlms_ek"  # DLMS global unicast encryption key (security suite 0, management client)
+DLMS_AK = "dlms_ak"  # DLMS authentication key (HLS-GMAC and the GCM additional data)
+DEVICE_KEYS = (LMN, MEP, ADMIN, DLMS_EK, DLMS_AK)
 # Key ids on the wire (command envelopes), one byte.
-KEY_IDS = {1: UTILITY, 2: ADMIN, 3: MEP, 4: LMN}
-KEY_ID_OF = {UTILITY: 1, ADMIN: 2, MEP: 3, LMN: 4}
+KEY_IDS = {1: UTILITY, 2: ADMIN, 3: MEP, 4: LMN, 5: DLMS_EK, 6: DLMS_AK}
+KEY_ID_OF = {UTILITY: 1, ADMIN: 2, MEP: 3, LMN: 4, DLMS_EK: 5, DLMS_AK: 6}
 
 # Actions.
 PROVISION = "provision"
@@ -50,6 +52,7 @@ READ_CALIBRATION_LOG = "read_calibration_log"
 MEP_LINK = "mep_link"
 LMN_TELEGRAMS = "lmn_telegrams"
 UNLOCK_DISPLAY = "unlock_display"  # the consumer's PIN for the info port's details (SML)
+DLMS_MANAGEMENT = "dlms_management"  # the DLMS management association (and its key transfer)
 OTA_UPDATE = "ota_update"  # granted to no symmetric key: only the trust anchor's signature
 READ_LOG = {"system": READ_SYSTEM_LOG, "consumer": READ_CONSUMER_LOG, "calibration": READ_CALIBRATION_LOG,
             "untrusted": READ_SYSTEM_LOG}
@@ -60,6 +63,8 @@ PERMISSIONS = {
             UNLOCK_DISPLAY),
     MEP: (MEP_LINK, READ_STATUS, READ_CONSUMER_LOG, READ_CALIBRATION_LOG, UNLOCK_DISPLAY),
     LMN: (LMN_TELEGRAMS,),
+    DLMS_EK: (DLMS_MANAGEMENT,),
+    DLMS_AK: (DLMS_MANAGEMENT,),
 }
 
 ANCHOR_NAME = "ota-anchor.pub"
