@@ -201,6 +201,7 @@ def test_a_meter_without_a_front_end_runs_its_other_tasks_and_says_why():
 
     support.run(support.run_for(sup, 300))
     status = sup.status()
-    assert sorted(status) == ["admin", "dlms", "dlms_profile", "registers", "report"]
+    # No DLMS port on this board (no dlms_uart, no TCP wrapper): the DLMS tasks stay out.
+    assert sorted(status) == ["admin", "registers", "report"], sorted(status)
     assert all(s["restarts"] == 0 for s in status.values())
     support.rmtree(folder)

@@ -115,7 +115,7 @@ class Meter:
         self.mep = self.build_mep(sup)
         self.sml = self.build_sml(sup)
         self.dlms = None
-        if self.cfg["dlms"]["enabled"]:  # DLMS/COSEM ports and profiles (meter/dlms.py)
+        if self.cfg["dlms"]["enabled"] and self._dlms_port():  # DLMS/COSEM ports and profiles (meter/dlms.py)
             from meter.dlms import add_to
 
             self.dlms = add_to(self, sup, _STALL_MARGIN_MS)
@@ -152,6 +152,12 @@ class Meter:
                 + _STALL_MARGIN_MS)
         sup.add("mep_inbox", mep.inbox_task, _STALL_MARGIN_MS)
         return mep
+
+    def _dlms_port(self):
+        # DLMS costs heap (its objects, profiles and GCM): only where a client can reach it.
+        hw = self.hw
+        optical = hw.optical_uart is not None and self.cfg["optical"]["protocol"] == "dlms"
+        return hw.dlms_uart is not None or optical or bool(self.cfg["dlms"]["tcp"])
 
     def build_sml(self, sup):
         """SML on the optical info port and the wired LMN (firmware/meter/sml.py), where present."""

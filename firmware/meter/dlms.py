@@ -310,7 +310,7 @@ class DlmsMeter:
             raise Refused(OTHER_REASON)
         try:
             self._change_key(key_id, wrapped)
-        except Exception as exc:
+        except Exception as exc:  # broad: any refusal of the key model (wrap, counter, storage) is an answer
             self.log.warn("dlms: key transfer refused: %s", exc)
             raise Refused(OTHER_REASON)
         if self.security is not None:
