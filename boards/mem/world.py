@@ -10,7 +10,7 @@
 # argv (key=value): day_s (calendar seconds to run, 86400), speed (1440), start_s,
 # ota (path of a signed bundle; none: no update), ota_at_s (calendar offset of the update,
 # default 23 h), anchor (hex of the OTA trust anchor), sample_ms (500), log (warn),
-# admin_every_s (3600), chunk (1024: bytes per DATA request).
+# admin_every_s (3600), chunk (1024: bytes per DATA request), trace (N: print every Nth sample).
 
 import gc
 import sys
@@ -45,7 +45,7 @@ class Heap:
 
 def _args():
     out = {"day_s": 86400, "speed": 1440, "start_s": _T0, "ota": None, "ota_at_s": 82800, "anchor": None,
-           "sample_ms": 500, "log": "warn", "admin_every_s": 3600, "chunk": 1024}
+           "sample_ms": 500, "log": "warn", "admin_every_s": 3600, "chunk": 1024, "trace": 0}
     for a in sys.argv[1:]:
         k, _, v = a.partition("=")
         if k not in out:
@@ -126,9 +126,13 @@ class World:
                 print("world: %s failed: %r" % (name, exc))
         return asyncio.create_task(run())
 
-    async def sampler(self):
+    async def sampler(self, clock):
+        n = 0
         while True:
-            self.heap.sample()
+            live = self.heap.sample()
+            n += 1
+            if self.a["trace"] and n % self.a["trace"] == 0:
+                print("heap: t=%d live=%d phase=%s" % (clock.time_s() - self.a["start_s"], live, self.heap.phase))
             await rt.sleep_ms(self.a["sample_ms"])
 
     async def calendar(self, hw):
@@ -268,7 +272,7 @@ def main():
     world.guard("mep device", world.mep_device(hw, keys["mep"]))
     world.guard("admin", world.admin(meter, hw, keys["admin"]))
     world.guard("calendar", world.calendar(hw))
-    world.guard("sampler", world.sampler())
+    world.guard("sampler", world.sampler(hw.clock))
     if a["ota"]:
         world.guard("update", world.update(meter, hw, sup, log))
     del keys
