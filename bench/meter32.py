@@ -66,15 +66,15 @@ def stage(folder, ota):
     return ["ota=/rom/bundle.bin", "anchor=" + otatool.public_bytes(key).hex()]
 
 
-def run(heap, day_s, speed, ota, arch="armv6m", sample_ms=500, log="warn", timeout_s=900, echo=False):
+def run(heap, day_s, speed, ota, arch="armv6m", sample_ms=500, log="warn", timeout_s=900, echo=False, extra=()):
     """One day on upy32; the world's figures (dict) plus "exit" and "tail" (last lines)."""
     with tempfile.TemporaryDirectory() as folder:
-        extra = stage(folder, ota)
+        staged = stage(folder, ota)
         argv = [UPY32, "run", "--arch", arch, "--heap", heap, "--timeout", str(timeout_s)]
         for p in PATHS:
             argv += ["--path", os.path.join(REPO, p)]
-        argv += ["--path", folder, os.path.join(folder, "run_world.py"),
-                 "day_s=%d" % day_s, "speed=%d" % speed, "sample_ms=%d" % sample_ms, "log=" + log] + extra
+        argv += ["--path", folder, os.path.join(folder, "run_world.py"), "day_s=%d" % day_s, "speed=%d" % speed,
+                 "sample_ms=%d" % sample_ms, "log=" + log] + staged + extra_args(day_s, ota, extra)
         env = dict(os.environ, MPY_CROSS=mpy_cross())
         done = subprocess.run(argv, capture_output=True, text=True, env=env)
     out = done.stdout.splitlines() + done.stderr.splitlines()
@@ -88,6 +88,14 @@ def run(heap, day_s, speed, ota, arch="armv6m", sample_ms=500, log="warn", timeo
     result["tail"] = [line for line in out if "upy32: 1 file(s) shadowed" not in line][-6:]
     result["runs"] = done.returncode == 0 and result.get("ok") is True
     return result
+
+
+def extra_args(day_s, ota, extra):
+    """The update starts an hour before the end of the run (23:00 on a whole day)."""
+    out = list(extra)
+    if ota and not [e for e in out if e.startswith("ota_at_s=")]:
+        out.append("ota_at_s=%d" % max(0, day_s - 3600))
+    return out
 
 
 def show(heap, r):
