@@ -253,7 +253,8 @@ def main():
     from meter import app
 
     raw = meter_config(a)
-    cfg = startup.check_config(raw, app.SCHEMA, board.SCHEMA)
+    cfg = startup.check_config(raw, startup.app_schema("meter"), board.SCHEMA)
+    startup.release_schema("meter")
     hw = board.make_hardware(cfg)
     keys = {}
     for name in ("utility", "lmn", "mep", "admin"):
