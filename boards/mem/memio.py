@@ -56,6 +56,11 @@ class Pipe:
         self.closed = True
         self.event.set()
 
+    def reopen(self):
+        """Empty and open again (a new connection over the same buffers)."""
+        self.closed = False
+        self.start = self.end = 0
+
 
 class Port:
     """One end of a serial cable: `read_some`/`write_all` plus the machine.UART surface."""
@@ -155,6 +160,10 @@ class Stream:
 
     async def wait_closed(self):
         pass
+
+    def reopen(self):
+        self.rx.reopen()
+        self.tx.reopen()
 
 
 def stream_pair(to_device, to_peer):

@@ -10,7 +10,8 @@
 # argv (key=value): day_s (calendar seconds to run, 86400), speed (1440), start_s,
 # ota (path of a signed bundle; none: no update), ota_at_s (calendar offset of the update,
 # default 23 h), anchor (hex of the OTA trust anchor), sample_ms (500), log (warn),
-# admin_every_s (3600), chunk (1024: bytes per DATA request), trace (N: print every Nth sample).
+# admin_every_s (3600), chunk (1024: bytes per DATA request), trace (N: print every Nth sample),
+# dump (1: print the heap's block map at the end).
 
 import gc
 import sys
@@ -45,7 +46,7 @@ class Heap:
 
 def _args():
     out = {"day_s": 86400, "speed": 1440, "start_s": _T0, "ota": None, "ota_at_s": 82800, "anchor": None,
-           "sample_ms": 500, "log": "warn", "admin_every_s": 3600, "chunk": 1024, "trace": 0}
+           "sample_ms": 500, "log": "warn", "admin_every_s": 3600, "chunk": 1024, "trace": 0, "dump": 0}
     for a in sys.argv[1:]:
         k, _, v = a.partition("=")
         if k not in out:
@@ -139,6 +140,11 @@ class World:
         end_s = self.a["start_s"] + self.a["day_s"]
         while hw.clock.time_s() < end_s:
             await rt.sleep_ms(50)
+        if self.a["dump"]:  # the heap's block map at the end of the day (fragmentation)
+            import micropython
+
+            gc.collect()
+            micropython.mem_info(1)
         self.stop("day over")
 
     def stop(self, why):
@@ -174,10 +180,11 @@ class World:
         from security import keys as K
 
         counter = 0
+        dev, peer = memio.stream_pair(256, 1200)  # one connection's buffers, reused
         while True:
             await hw.clock.sleep_ms(self.a["admin_every_s"] * 1000)
             counter += 1
-            dev, peer = memio.stream_pair(256, 1200)
+            dev.reopen()
             serving = asyncio.create_task(meter.admin._serve(dev, dev))
             frame = C.command(admin_key, K.ADMIN, C.STATUS, counter, hw.clock.time_s())
             peer.write(struct.pack(">H", len(frame)) + frame)
@@ -189,7 +196,7 @@ class World:
             status, _ = C.open_reply(admin_key, reply, counter)
             if status == C.OK:
                 self.admin_ok += 1
-            del dev, peer, serving, frame, reply
+            del serving, frame, reply
 
     async def update(self, meter, hw, sup, log):
         """Stream the signed bundle into the update protocol (lib/ota/server.py)."""
