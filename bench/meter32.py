@@ -25,7 +25,7 @@ import tempfile
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UPY32 = os.environ.get("UPY32") or os.path.join(os.path.dirname(REPO), "shared", "tools", "upy32", "upy32")
 PATHS = ("boards/mem", "boards/host", "lib", "firmware")  # boards/mem first: its board.py wins
-LADDER_K = (256, 224, 192, 176, 160, 152, 144, 136, 128, 120, 112, 104, 96)
+LADDER_K = (256, 240, 224, 208, 200, 192, 184, 176, 168, 160, 152, 144, 136, 128, 120, 112, 104, 96)
 MAIN = "import sys\nimport world\nsys.exit(world.main())\n"
 
 
@@ -117,6 +117,9 @@ def main(argv=None):
     p.add_argument("--speed", type=int, default=1440, help="calendar speed (1440: a day in a minute)")
     p.add_argument("--no-ota", action="store_true", help="no update during the day")
     p.add_argument("--ladder", action="store_true", help="smallest heap that runs, with and without the update")
+    p.add_argument("--start", type=int, default=None, metavar="K",
+                   help="ladder: start at this heap in KiB (both ladders), e.g. 208")
+    p.add_argument("--start-ota", type=int, default=None, metavar="K", help="ladder with the update: start here")
     p.add_argument("--sample-ms", type=int, default=500)
     p.add_argument("--log", default="warn", choices=("debug", "info", "warn", "error"))
     p.add_argument("-v", "--verbose", action="store_true", help="print the run's output")
@@ -133,7 +136,8 @@ def main(argv=None):
         return 0 if r["runs"] else 1
     for ota in (False, True):
         smallest = None
-        for k in LADDER_K:
+        start = (a.start_ota if ota and a.start_ota else a.start) or LADDER_K[0]
+        for k in [k for k in LADDER_K if k <= start]:
             r = run("%dK" % k, a.day_s, a.speed, ota, a.arch, a.sample_ms, a.log)
             print(("with update:    " if ota else "without update: ") + show("%dK" % k, r), flush=True)
             if not r["runs"]:
