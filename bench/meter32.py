@@ -121,6 +121,7 @@ def main(argv=None):
                    help="ladder: start at this heap in KiB (both ladders), e.g. 208")
     p.add_argument("--start-ota", type=int, default=None, metavar="K", help="ladder with the update: start here")
     p.add_argument("--sample-ms", type=int, default=500)
+    p.add_argument("--rates", action="store_true", help="also measure the bytes allocated per --sample-ms")
     p.add_argument("--log", default="warn", choices=("debug", "info", "warn", "error"))
     p.add_argument("-v", "--verbose", action="store_true", help="print the run's output")
     a = p.parse_args(argv)
@@ -129,10 +130,13 @@ def main(argv=None):
         print("meter32: skipped: " + why)
         return 0
     if not a.ladder:
-        r = run(a.heap, a.day_s, a.speed, not a.no_ota, a.arch, a.sample_ms, a.log, echo=a.verbose)
+        r = run(a.heap, a.day_s, a.speed, not a.no_ota, a.arch, a.sample_ms, a.log, echo=a.verbose,
+                extra=["rates=1"] if a.rates else ())
         print(show(a.heap, r))
         if "peaks" in r:
             print("  live-heap peaks by phase: %s; heap %d B" % (r["peaks"], r["heap_total"]))
+            if a.rates:
+                print("  allocated per %d ms of running (median, max): %s B" % (a.sample_ms, r.get("alloc_per_sample")))
         return 0 if r["runs"] else 1
     for ota in (False, True):
         smallest = None

@@ -11,7 +11,8 @@
 # ota (path of a signed bundle; none: no update), ota_at_s (calendar offset of the update,
 # default 23 h), anchor (hex of the OTA trust anchor), sample_ms (500), log (warn),
 # admin_every_s (3600), chunk (1024: bytes per DATA request), trace (N: print every Nth sample),
-# dump (1: print the heap's block map at the end).
+# dump (1: print the heap's block map at the end), rates (1: record the bytes allocated
+# between samples, at most 240 of them).
 
 import gc
 import sys
@@ -30,11 +31,17 @@ class Heap:
         self.phase = "boot"
         self.peaks = {}
         self.samples = 0
-        self.min_free_block = None
+        self.rates = None  # bytes allocated per sample period, steady running (rates=1)
+        self._after = None
 
     def sample(self):
+        before = gc.mem_alloc()
+        if self.rates is not None and self._after is not None and before >= self._after and self.phase == "day" \
+                and len(self.rates) < 240:
+            self.rates.append(before - self._after)  # allocated since the last sample (no collection between)
         gc.collect()
         a = gc.mem_alloc()
+        self._after = a
         self.samples += 1
         if a > self.peaks.get(self.phase, 0):
             self.peaks[self.phase] = a
@@ -46,7 +53,7 @@ class Heap:
 
 def _args():
     out = {"day_s": 86400, "speed": 1440, "start_s": _T0, "ota": None, "ota_at_s": 82800, "anchor": None,
-           "sample_ms": 500, "log": "warn", "admin_every_s": 3600, "chunk": 1024, "trace": 0, "dump": 0}
+           "sample_ms": 500, "log": "warn", "admin_every_s": 3600, "chunk": 1024, "trace": 0, "dump": 0, "rates": 0}
     for a in sys.argv[1:]:
         k, _, v = a.partition("=")
         if k not in out:
@@ -210,6 +217,13 @@ class World:
 
             ota = OtaService(hw, meter.cfg, sup, log, system_log=meter.logs.system)
         chunk = self.a["chunk"]
+
+        async def answer():  # a device that stops answering is a failure, not a hang
+            try:
+                return (await rt.wait_for_ms(peer.readline(), 30000)).split()
+            except asyncio.TimeoutError:
+                return [b"NO-ANSWER", b"within", b"30", b"s"]
+
         dev, peer = memio.stream_pair(chunk + 32, 160)
         serving = asyncio.create_task(ota._client(dev, dev))
         buf = bytearray(chunk)
@@ -218,21 +232,32 @@ class World:
             total = f.tell()
             f.seek(0)
             peer.write(b"HELLO meter32 %d\n" % total)
-            offset = int((await peer.readline()).split()[1])
+            words = await answer()
+            if words[0] != b"OFFSET":
+                self.ota_result = b" ".join(words).decode()
+                return
+            offset = int(words[1])
             while offset < total:
                 f.seek(offset)
                 n = f.readinto(buf)
                 peer.write(b"DATA %d %d\n" % (offset, n))
                 peer.write(memoryview(buf)[:n])
-                words = (await peer.readline()).split()
+                words = await answer()
                 if words[0] != b"OFFSET":
                     self.ota_result = b" ".join(words).decode()
                     return
                 offset = int(words[1])
                 self.ota_bytes = offset
         peer.write(b"END\n")
-        self.ota_result = (await peer.readline()).decode().strip()
+        self.ota_result = b" ".join(await answer()).decode()
         await serving
+
+
+def _median_max(values):
+    if not values:  # None: not measured (rates=0)
+        return None
+    values.sort()
+    return [values[len(values) // 2], values[-1]]
 
 
 class _Quiet:
@@ -256,6 +281,8 @@ def main():
 
     world = World(a)
     heap = world.heap
+    if a["rates"]:
+        heap.rates = []
     heap.sample()
     from meter import app
 
@@ -298,6 +325,7 @@ def main():
         "peak_live": heap.peak,
         "peak_phase": heap.peak_phase,
         "peaks": heap.peaks,
+        "alloc_per_sample": _median_max(heap.rates),
         "samples": heap.samples,
         "calendar_s": hw.clock.time_s() - a["start_s"],
         "stopped_by": world.stopped_by,
