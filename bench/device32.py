@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "bench"))
+sys.path.insert(0, os.path.join(REPO, "bench"))  # a script of its own: nothing else is imported after
 import meter32  # noqa: E402  (finds upy32, qemu and mpy-cross the same way)
 
 CORPUS = os.path.join(REPO, "host_tests", "data", "mbus-corpus", "test-frames")

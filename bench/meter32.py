@@ -53,7 +53,8 @@ def stage(folder, ota):
         f.write(MAIN)
     if not ota:
         return []
-    sys.path.insert(0, os.path.join(REPO, "tools"))
+    if os.path.join(REPO, "tools") not in sys.path:
+        sys.path.append(os.path.join(REPO, "tools"))  # appended: tools/admin.py must shadow nothing
     import otatool
     from cryptography.hazmat.primitives.asymmetric import ec
 
