@@ -125,6 +125,7 @@ def main(argv=None):
     p.add_argument("--rates", action="store_true", help="also measure the bytes allocated per --sample-ms")
     p.add_argument("--log", default="warn", choices=("debug", "info", "warn", "error"))
     p.add_argument("-v", "--verbose", action="store_true", help="print the run's output")
+    p.add_argument("--strict", action="store_true", help="exit 1 when the meter does not run in --heap")
     a = p.parse_args(argv)
     why = missing()
     if why:
@@ -138,7 +139,9 @@ def main(argv=None):
             print("  live-heap peaks by phase: %s; heap %d B" % (r["peaks"], r["heap_total"]))
             if a.rates:
                 print("  allocated per %d ms of running (median, max): %s B" % (a.sample_ms, r.get("alloc_per_sample")))
-        return 0 if r["runs"] else 1
+        if not r["runs"]:
+            print("meter32: the whole meter does not run in %s yet (issue 11's budget: 112K)" % a.heap)
+        return 0 if r["runs"] or not a.strict else 1
     for ota in (False, True):
         smallest = None
         start = (a.start_ota if ota and a.start_ota else a.start) or LADDER_K[0]
