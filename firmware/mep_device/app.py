@@ -5,7 +5,6 @@
 import status
 import startup
 from supervisor import Supervisor, run_app
-from mep_device.config import SCHEMA  # noqa: F401  (startup.boot checks the config with it)
 from ota.settings import service_needed
 
 _STALL_MARGIN_MS = 5000

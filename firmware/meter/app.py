@@ -13,7 +13,6 @@
 import status
 import startup
 from supervisor import Supervisor, run_app
-from meter.config import SCHEMA  # noqa: F401  (startup.boot checks the config with it)
 from meter.metrology import Metrology
 from meter.registers import EnergyRegisters
 from metrology.tariff import TariffSchedule

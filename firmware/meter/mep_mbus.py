@@ -5,7 +5,7 @@
 import asyncio
 from mbus.decode import decode_frame
 from mbus.errors import MBusError
-from meter.config import MBUS_EVERY
+from mbus.schedule import EVERY as MBUS_EVERY  # the order meter.config's schedules use
 
 # ET13 schedule codes (docs/mep.md): the position in MBUS_EVERY; 5 = no schedule.
 _NO_SCHEDULE = 5
