@@ -5,6 +5,9 @@
 #   mbus_uart   one end of an in-memory cable; tools/mbus_slaves.py's four meters on the
 #               other (hw.slaves: memmbus.SlaveBus, its task answers)
 #   mep_uart    one end of an in-memory cable; hw.mep_peer is the MEP device's end
+#   logs        the device logs, as every board opens them (hardware.open_device_logs)
+# hw.slaves, hw.mep_peer and hw.resets are the stand-in's own (MemHardware): the world
+# drives the other ends of the cables through them.
 #   radio       memio.MemAir: telegrams kept and counted
 #   storage     storage_dir (default /tmp/data: on upy32 a LittleFS in RAM, new every run)
 #   watchdog    boards/host/softwdt.py's, calling reset() when it barks
@@ -15,7 +18,7 @@
 
 import os
 import clock
-from hardware import Hardware, wants_samples
+from hardware import Hardware, open_device_logs, wants_samples
 from config import Int, Str, Bool, Optional
 from store.fs import make_dirs
 import memio
@@ -52,6 +55,16 @@ class _Resetter:
             self.hook(self.reason)
 
 
+class MemHardware(Hardware):
+    """The contract's parts plus the far ends of the stand-in's cables."""
+
+    def __init__(self, slaves, mep_peer, resets, **parts):
+        super().__init__(**parts)
+        self.slaves = slaves  # memmbus.SlaveBus: the four M-Bus meters' task
+        self.mep_peer = mep_peer  # the MEP device's end of the MEP cable
+        self.resets = resets  # _Resetter: how often and why reset() was called
+
+
 def make_hardware(config):
     board = config.get("board") or {}
     cal_clock = clock.Clock(speed=board.get("speed", 1), start_s=board.get("start_s"))
@@ -67,7 +80,16 @@ def make_hardware(config):
     watchdog = None
     if board.get("watchdog", True):
         watchdog = SoftWatchdog(config.get("watchdog_ms", 8000), exit=resetter)
-    hw = Hardware(
+    led = RecordingPin("metrology led")
+    pulser = None
+    if samples is not None:
+        from metrology.pulse import CountingPulser
+
+        pulser = CountingPulser(led)
+    return MemHardware(
+        slaves=slaves,
+        mep_peer=mep_peer,
+        resets=resetter,
         name=NAME,
         unique_id=bytes.fromhex(config.get("meter_id") or "00000000"),
         clock=cal_clock,
@@ -75,17 +97,11 @@ def make_hardware(config):
         mbus_uart=slaves.master_port,
         mep_uart=mep_uart,
         radio=memio.MemAir(),
-        led=RecordingPin("metrology led"),
+        led=led,
+        pulser=pulser,
         storage_root=root,
         watchdog=watchdog,
         reset=resetter,
         board_secret=os.urandom(16),
+        logs=open_device_logs(root, cal_clock),
     )
-    hw.slaves = slaves
-    hw.mep_peer = mep_peer
-    hw.resets = resetter
-    if samples is not None:
-        from metrology.pulse import CountingPulser
-
-        hw.pulser = CountingPulser(hw.led)
-    return hw

@@ -160,10 +160,13 @@ class Meter:
 
     def build_sml(self, sup):
         """SML on the optical info port and the wired LMN (firmware/meter/sml.py), where present."""
-        from meter.sml import MeterSML, wanted
-
-        if not wanted(self.hw, self.cfg):
+        # Decided before the import: SML's modules cost heap on a meter without its ports.
+        hw = self.hw
+        optical = hw.optical_uart is not None and self.cfg["optical"]["protocol"] == "sml"
+        if not optical and (hw.lmn_uart is None or not self.cfg["sml"]["lmn"]):
             return None
+        from meter.sml import MeterSML
+
         sml = MeterSML(self, self.cfg, self.log.tagged("sml"))
         sml.add_tasks(sup, _STALL_MARGIN_MS)
         if self.admin.commands is not None:

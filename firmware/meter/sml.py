@@ -23,12 +23,6 @@ from sml import messages as M
 from sml.push import PushFile, STATUS_LOAD, STATUS_EXPORT
 
 
-def wanted(hw, cfg):
-    """True if the board has a port for SML and the configuration puts SML on it."""
-    optical = hw.optical_uart is not None and cfg["optical"]["protocol"] == "sml"
-    return optical or (hw.lmn_uart is not None and cfg["sml"]["lmn"])
-
-
 def server_id_of(cfg):
     lmn = cfg.get("lmn") or {}
     return M.server_id(lmn.get("manufacturer", "QQQ"), cfg["meter_id"], lmn.get("version", 1))
