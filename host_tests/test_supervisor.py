@@ -306,3 +306,32 @@ def test_a_feed_pass_allocates_nothing():
     finally:
         micropython.heap_unlock()
     assert watchdog.feeds == 2
+
+
+def test_keyboard_interrupt_inside_a_task_winds_up_the_others_without_waiting_for_it():
+    # Issue 12 item 11: a Ctrl-C that lands while a task's coroutine runs ends that coroutine;
+    # MicroPython never marks its asyncio task done, and wind_up used to wait its whole
+    # 3 s deadline for it: the simulation's grace ran out and the meter was killed.
+    supervisor, sink, _ = make()
+    log = Log([sink])
+    wound_up = []
+
+    async def other(progress):
+        try:
+            while True:
+                progress()
+                await rt.sleep_ms(5)
+        finally:
+            wound_up.append("other")  # the meter's last checkpoint is such a finally block
+
+    async def interrupted(progress):
+        await rt.sleep_ms(20)
+        raise KeyboardInterrupt  # as a Ctrl-C arriving while this task runs
+
+    supervisor.add("other", other, stall_ms=1000)
+    supervisor.add("interrupted", interrupted, stall_ms=1000)
+    run_app(supervisor, log)
+    assert "stopped by keyboard interrupt" in sink.messages(INFO), sink.entries
+    assert wound_up == ["other"], "expected the other task's finally block to run once, got %r" % wound_up
+    assert supervisor.unfinished == [], "wind_up waited out its deadline for %r" % (supervisor.unfinished,)
+    assert not [m for m in sink.messages(WARN) if "not wound up" in m], sink.entries

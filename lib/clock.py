@@ -20,6 +20,9 @@ class Clock:
         self._base_s = rt.time_s() if start_s is None else start_s
         self._base_ticks = rt.ticks_ms()
         self._elapsed_ms = 0  # real ms since _base_ticks, folded in often enough to survive the wrap
+        # False once the calendar was resumed from a checkpoint (it lost the time it was down):
+        # an authenticated set-time (set_time_s) makes it True again.
+        self.synchronised = True
 
     def _real_elapsed_ms(self):
         now = rt.ticks_ms()
@@ -40,6 +43,16 @@ class Clock:
         self._base_s = epoch_s
         self._base_ticks = rt.ticks_ms()
         self._elapsed_ms = 0
+        self.synchronised = True
+
+    def resume_s(self, checkpoint_s):
+        """After a restart: never run behind the last checkpoint's calendar time. If the clock
+        reads earlier it is set to checkpoint_s and marked unsynchronised; returns whether it was."""
+        if self.time_s() >= checkpoint_s:
+            return False
+        self.set_time_s(checkpoint_s)
+        self.synchronised = False
+        return True
 
     async def sleep_ms(self, calendar_ms):
         """Sleep for calendar_ms of calendar time (any length)."""

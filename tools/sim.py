@@ -48,7 +48,9 @@ HOST_MAIN = os.path.join(REPO, "boards", "host", "main.py")
 EXIT_RESET = 75
 EXIT_WATCHDOG = 76
 RESTART_DELAY_S = 1.0
-STOP_GRACE_S = 3.0
+# A device stopped with SIGINT winds its tasks up within 3 s (supervisor.wind_up) and then
+# exits; the grace is longer, so a loaded machine does not turn a clean stop into a kill.
+STOP_GRACE_S = 10.0
 
 METER_ID = "12345678"
 MBUS_SLAVES = os.path.join(REPO, "tools", "mbus_slaves.py")
@@ -681,15 +683,43 @@ def free_port():
         return s.getsockname()[1]
 
 
-def admin_setup(args, outputs):
+class Calendar:
+    """The simulation's calendar: origin_s at wall time origin_wall, running `speed` times
+    faster. Every device restart continues it (the host board's start_s and start_wall, a
+    real-time clock that kept running), and a new run starts where the last one stopped
+    (summary.json's calendar_end_s) if that is ahead of the wall: it never goes backwards."""
+
+    def __init__(self, out_dir, speed):
+        self.speed = speed
+        self.origin_wall = time.time()
+        self.origin_s = max(int(self.origin_wall), self._last_end_s(out_dir))
+
+    @staticmethod
+    def _last_end_s(out_dir):
+        try:
+            with open(os.path.join(out_dir, "summary.json")) as f:
+                end_s = json.load(f).get("calendar_end_s")
+        except (OSError, ValueError, AttributeError):
+            return 0
+        return end_s if isinstance(end_s, int) else 0
+
+    def now_s(self):
+        return self.origin_s + int((time.time() - self.origin_wall) * self.speed)
+
+    def board(self):
+        """The host board's keys for this calendar."""
+        return {"speed": self.speed, "start_s": self.origin_s, "start_wall": self.origin_wall}
+
+
+def admin_setup(args, outputs, calendar):
     """Provision both devices (tools/provision.py) and give the meter an admin listener;
     keys/admin.json tells tools/admin.py where it is and how the sim's calendar runs."""
     provision.provision_sim(args.out, os.path.join(args.out, "meter", "data"),
                             os.path.join(args.out, "mep_device", "data"), METER_ID)
     listen = "127.0.0.1:%d" % free_port()
     call_home = "127.0.0.1:%d" % free_port()
-    info = {"meter_id": METER_ID, "address": listen, "call_home": call_home, "start_s": int(time.time()),
-            "start_wall": time.time(), "speed": args.speed,
+    info = {"meter_id": METER_ID, "address": listen, "call_home": call_home, "start_s": calendar.origin_s,
+            "start_wall": calendar.origin_wall, "speed": args.speed,
             "headend_keys": os.path.join(os.path.abspath(args.out), "headend-keys.json")}
     with open(os.path.join(args.out, "keys", "admin.json"), "w") as f:
         json.dump(info, f, indent=1)
@@ -722,8 +752,8 @@ async def simulate(args):
     loop = asyncio.get_running_loop()
     view = LiveView(outputs, args.speed)
 
-    meter_storage = os.path.join(args.out, "meter", "data")
-    admin = admin_setup(args, outputs)  # provisions both devices, writes headend-keys.json
+    calendar = Calendar(args.out, args.speed)
+    admin = admin_setup(args, outputs, calendar)  # provisions both devices, writes headend-keys.json
     headend = SimHeadEnd(outputs, os.path.join(args.out, "headend-keys.json"))
     air = AirHub(outputs, headend)
     await air.start()
@@ -741,14 +771,13 @@ async def simulate(args):
     meter_cfg = meter_config(args, os.path.join(args.out, "meter", "data"), air.port, mbus.path, mep_link.a_path)
     meter_cfg["admin"] = admin
     meter_cfg["ota"] = ota_setup(args, os.path.join(args.out, "meter", "data"))
+    meter_cfg["board"].update(calendar.board())
     meter = Device("meter", micropython, args.heap, meter_cfg, outputs, view.on_status)
     devices = [meter]
     if not args.no_mep_device:
-        devices.append(Device(
-            "mep_device", micropython, args.heap,
-            mep_device_config(args, os.path.join(args.out, "mep_device", "data"), mep_link.b_path, http_port),
-            outputs, view.on_status,
-        ))
+        device_cfg = mep_device_config(args, os.path.join(args.out, "mep_device", "data"), mep_link.b_path, http_port)
+        device_cfg["board"].update(calendar.board())
+        devices.append(Device("mep_device", micropython, args.heap, device_cfg, outputs, view.on_status))
         print("sim: in-home display at http://127.0.0.1:%d/" % http_port, flush=True)
     utility = mep_sim.UtilityDemo(os.path.join(os.path.abspath(args.out), mep_sim.INBOX), args.tariff_every)
     utility_run = asyncio.create_task(utility.run())
@@ -790,6 +819,7 @@ async def simulate(args):
 
     summary = {
         "wall_s": round(time.monotonic() - started, 1),
+        "calendar_end_s": calendar.now_s(),
         "speed": args.speed,
         "readings": view.readings,
         "last_reading": view.reading,

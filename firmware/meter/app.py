@@ -39,6 +39,11 @@ class Meter:
             self.log.error("metrology.tou: %s; no time-of-use schedule", exc)
             schedule = TariffSchedule((), m["tariffs"])
         self.registers = EnergyRegisters(hw.storage_root, m["tariffs"], schedule, hw.clock)
+        # The calendar never goes backwards across a restart: a clock behind the last checkpoint
+        # (no real-time clock, or one that lost power) resumes there, unsynchronised until set-time.
+        if self.registers.saved_s is not None and hw.clock.resume_s(self.registers.saved_s):
+            self.log.warn("calendar resumed from the last checkpoint (%d); unsynchronised until an authenticated "
+                          "set-time", self.registers.saved_s)
         # The device logs (system, consumer, calibration): one writer each, shared by the tasks.
         self.logs = getattr(log, "logs", None) or Logs(hw.storage_root, hw.clock)
         self.calibration = CalibrationStore(hw.storage_root, self.logs.calibration)
