@@ -285,12 +285,17 @@ def test_watchdog_barks_once_when_not_fed_in_time():
     exits = []
 
     async def main():
-        dog = SoftWatchdog(60, exit=exits.append)
+        dog = SoftWatchdog(300, exit=exits.append)
         dog.feed()
+        t0 = rt.ticks_ms()
         rt.sleep_ms_blocking(30)
-        dog.feed()  # in time
-        assert exits == []
-        rt.sleep_ms_blocking(90)  # a loop blocked past the timeout: the next feed notices
+        late_ms = rt.ticks_diff(rt.ticks_ms(), t0)
+        dog.feed()  # in time, unless the machine stalled this process past the timeout
+        if late_ms > 300:
+            dog.stop()
+            return
+        assert exits == [], "barked although fed after %d ms" % late_ms
+        rt.sleep_ms_blocking(350)  # a loop blocked past the timeout: the next feed notices
         dog.feed()
         assert exits == [76]
         dog.check()
@@ -304,14 +309,27 @@ def test_watchdog_task_barks_without_any_feed_call():
     exits = []
 
     async def main():
-        dog = SoftWatchdog(60, exit=exits.append)
+        dog = SoftWatchdog(300, exit=exits.append)
         dog.feed()  # inside the loop (CPython starts the checker here)
+        last = rt.ticks_ms()
+        longest_gap_ms = 0
         for _ in range(4):
             await rt.sleep_ms(20)
+            now = rt.ticks_ms()
+            longest_gap_ms = max(longest_gap_ms, rt.ticks_diff(now, last))
+            last = now
             dog.feed()
-        assert exits == []
-        await rt.sleep_ms(200)  # nobody feeds now
-        assert exits == [76]
+        # Fed every 20 ms: no bark, unless the machine really stalled this loop past the timeout.
+        assert exits == [] or longest_gap_ms > 300, "barked although fed within %d ms" % longest_gap_ms
+        if exits:
+            dog.stop()  # it barked, rightly, at a stall of the machine: it barks once
+            return
+        fed = rt.ticks_ms()
+        while not exits and rt.ticks_diff(rt.ticks_ms(), fed) < 30000:  # nobody feeds now
+            await rt.sleep_ms(10)
+        barked_after_ms = rt.ticks_diff(rt.ticks_ms(), fed)
+        assert exits == [76], "expected one bark with code 76, got %r" % exits
+        assert barked_after_ms >= 300, "barked %d ms after the last feed, before the 300 ms timeout" % barked_after_ms
         dog.stop()
 
     support.run(main())
@@ -347,8 +365,10 @@ def test_host_uart_over_tcp_reads_what_is_there():
         assert uart.any() == 0
         assert uart.read(4) is None and uart.readinto(bytearray(4)) is None
         peer.send(b"\x10\x5b\xfe\x59\x16")
-        rt.sleep_ms_blocking(20)
-        assert uart.any() > 0
+        t0 = rt.ticks_ms()
+        while not uart.any() and rt.ticks_diff(rt.ticks_ms(), t0) < 10000:  # wait for loopback TCP
+            rt.sleep_ms_blocking(2)
+        assert uart.any() > 0, "expected the bytes sent to be waiting"
         assert uart.read(2) == b"\x10\x5b"
         buf = bytearray(16)
         assert uart.readinto(buf) == 3 and buf[:3] == b"\xfe\x59\x16"
