@@ -655,11 +655,14 @@ def main(argv=None):
     args = parser().parse_args(argv)
     try:
         COMMANDS[args.command][2](args)
-    except FlashError as exc:
+    except (FlashError, targets.ToolMissing) as exc:
         print("flash.py %s: %s" % (args.command, exc), file=sys.stderr)
         return 1
     return 0
 
 
 if __name__ == "__main__":
+    import toolenv
+
+    toolenv.ensure()  # under .venv/bin/python, whatever python started it
     sys.exit(main())
