@@ -100,3 +100,4 @@ def test_admin_tool_says_what_to_do_about_a_stale_refusal():
     error = support.raises(admin.AdminError, admin.ok, C.REFUSED, b"stale")
     assert "set-time" in str(error) and "refused: stale" in str(error), (
         "expected the refusal to name set-time as the remedy: %s" % error)
+

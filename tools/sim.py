@@ -12,7 +12,7 @@ status lines and leaves its outputs in DIR:
     readings.jsonl               the meter's readings, one JSON object per line
     events.jsonl                 warnings and errors from both processes, restarts, wired M-Bus
                                  reads and events (mbus_read, mbus_event, mbus_discovery)
-    telegrams.hex                every wireless telegram put on the air (hex, L-field first)
+    telegrams.hex                every wireless telegram this run put on the air (hex, L-field first)
     headend-keys.json            the meters' LMN keys, as a head-end is given them
     headend.jsonl                what the head-end (tools/headend.py) accepted from the air
     summary.json                 counts at the end of the run
@@ -87,7 +87,8 @@ class Outputs:
         os.makedirs(out_dir, exist_ok=True)
         self.readings = open(os.path.join(out_dir, "readings.jsonl"), "a")
         self.events = open(os.path.join(out_dir, "events.jsonl"), "a")
-        self.telegrams = open(os.path.join(out_dir, "telegrams.hex"), "a")
+        # This run's telegrams only, as summary.json counts them (the other files accumulate).
+        self.telegrams = open(os.path.join(out_dir, "telegrams.hex"), "w")
 
     def event(self, source, fields):
         fields = dict(fields, source=source, wall=round(time.time(), 3))
@@ -557,6 +558,19 @@ def mep_lines(seen):
     return lines
 
 
+def mep_summary(link, meter_status):
+    """The MEP link in summary.json: the meter's own counters (frames, requests, failures;
+    its last "mep" status line) and, where this process relays the bytes, their counts."""
+    summary = {"link": "socat" if link.bytes_a_to_b is None else "relay"}
+    if meter_status:
+        summary["meter"] = {k: v for k, v in meter_status.items() if k != "kind"}
+    if link.bytes_a_to_b is not None:  # socat does not count
+        summary["bytes"] = {"meter_to_device": link.bytes_a_to_b, "device_to_meter": link.bytes_b_to_a,
+                            "dropped_meter_to_device": link.dropped_a_to_b,
+                            "dropped_device_to_meter": link.dropped_b_to_a}
+    return summary
+
+
 def iso(epoch_s):
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_s))
 
@@ -826,9 +840,7 @@ async def simulate(args):
         "telegrams": air.frames,
         "headend": {"accepted": headend.headend.accepted, "rejected": headend.headend.rejected},
         "air_frames_dropped": air.dropped,
-        "mep_bytes": {"meter_to_device": mep_link.bytes_a_to_b, "device_to_meter": mep_link.bytes_b_to_a,
-                      "dropped_meter_to_device": mep_link.dropped_a_to_b,
-                      "dropped_device_to_meter": mep_link.dropped_b_to_a},
+        "mep": mep_summary(mep_link, view.mep.get("mep")),
         "devices": {d.name: {"starts": d.starts, "exit_codes": d.exits} for d in devices},
         "mbus": {"reads": view.mbus_reads, "events": view.mbus_events,
                  "last": {name: r.get("result") for name, r in view.mbus.items()}},
@@ -857,7 +869,8 @@ def parse_args(argv=None):
     parser.add_argument("--ota-confirm-s", type=int, default=10,
                         help="healthy seconds before an updated meter confirms its new version (default 10)")
     parser.add_argument("--ota-anchor", metavar="FILE",
-                        help="OTA trust anchor to provision (65 bytes; default: OUT/ota-signing.pem's, made once)")
+                        help="OTA trust anchor to provision (65 bytes; default: the public half of OUT/keys/ota-signing.pem, "
+                             "the signing key the first run makes)")
     parser.add_argument("--display-port", type=int, default=0, help="the display page's port (0: a free one)")
     parser.add_argument("--tariff-every", type=float, default=20,
                         help="the utility changes the tariff every S wall seconds (0: never)")

@@ -185,15 +185,26 @@ class Meter:
         interval_ms = self.cfg["report"]["interval_s"] * 1000
         while True:
             await clock.sleep_ms(interval_ms)
-            fields = self.metrology.readings.as_dict() if self.metrology is not None else {}
-            fields.update(self.registers.as_dict())
-            fields["t"] = clock.time_s()
-            fields["periods"] = self.periods
-            status.emit("reading", fields)
+            readings = self.metrology.readings if self.metrology is not None else None
+            # No reading while the first periods are still being measured (all zeros, no frequency).
+            if readings is None or reading_valid(readings):
+                fields = readings.as_dict() if readings is not None else {}
+                fields.update(self.registers.as_dict())
+                fields["t"] = clock.time_s()
+                fields["periods"] = self.periods
+                status.emit("reading", fields)
             status.emit("tasks", {"tasks": self.supervisor.status()})
             if self.lmn is not None:
                 status.emit("lmn", self.lmn.as_dict())
             progress()
+
+
+def reading_valid(readings):
+    """A reading worth reporting: a whole period measured, with its frequency, unless there
+    is no voltage to measure one from (an outage is reported as such)."""
+    if readings.periods >= 3:  # (the frequency needs one or two periods; a zero after that is real)
+        return True
+    return readings.periods > 0 and (readings.freq_hz > 0 or readings.vrms < 1)
 
 
 def main(hw, cfg):
