@@ -326,12 +326,13 @@ def test_a_device_printing_an_over_long_line_is_still_read_to_the_end():
 
 def test_a_new_users_run_utility_messages_summary_and_outputs():
     # Issue 12, what a new user trips on: mep_utility.py says what it sent and what became
-    # of it; summary.json has no null MEP entry and counts the telegrams telegrams.hex
-    # holds (this run's); the first reading is a valid one.
+    # of it; summary.json has no null MEP entry and counts this run's telegrams and those
+    # telegrams.hex holds (every run's); the first reading is a valid one.
     import signal
 
     out = support.tmpdir("simuser")
     utility = os.path.join(support.REPO, "tools", "mep_utility.py")
+    telegrams = []  # each run's count
     for run in range(2):
         sim = subprocess.Popen([sys.executable, SIM, "--speed", "60", "--out", out, "--tariff-every", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -361,8 +362,11 @@ def test_a_new_users_run_utility_messages_summary_and_outputs():
         summary = json.load(open(os.path.join(out, "summary.json")))
         with open(os.path.join(out, "telegrams.hex")) as f:
             lines = f.read().split()
-        assert summary["telegrams"] == len(lines), "summary counts %d telegrams, telegrams.hex holds %d" % (
-            summary["telegrams"], len(lines))
+        assert summary["telegrams_in_file"] == len(lines), "summary counts %d telegrams, telegrams.hex holds %d" % (
+            summary["telegrams_in_file"], len(lines))
+        telegrams.append(summary["telegrams"])
+        assert sum(telegrams) == len(lines), "this run's telegrams %r do not add up to the file's %d" % (
+            telegrams, len(lines))
         assert "mep_bytes" not in summary and summary["mep"]["link"] in ("socat", "relay"), summary.get("mep")
         assert None not in summary["mep"].values(), summary["mep"]
     support.rmtree(out)
