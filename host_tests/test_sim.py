@@ -58,6 +58,13 @@ def test_sim_runs_for_the_given_seconds_and_leaves_its_outputs():
     support.rmtree(out)
 
 
+def test_sim_help_names_the_signing_key_where_the_first_run_makes_it():
+    done = subprocess.run([sys.executable, SIM, "--help"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    assert "OUT/keys/ota-signing.pem" in text, "expected --help to name OUT/keys/ota-signing.pem: %s" % text
+
+
 def test_sim_refuses_a_speed_below_one():
     done = subprocess.run([sys.executable, SIM, "--speed", "0"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
