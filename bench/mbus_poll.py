@@ -13,6 +13,11 @@
 # all four by primary address, and two of them by secondary address (a selection before
 # each read). Results: docs/performance.md ("Wired M-Bus poll cycle").
 #
+# The slaves are a CPython process keeping real byte timing: on a loaded machine they can
+# wake late and leave gaps inside an answer, which the master rightly drops (EN 13757-2),
+# so a read ends as bad_frame or collision. Such a cycle is shown as disturbed, with its
+# results, and left out of the ratios; the run fails only if no steady cycle was clean.
+#
 # Run with --child PTY BAUD CYCLES LAYOUT by this script itself, under MicroPython.
 
 import sys
@@ -86,7 +91,9 @@ def run(baud, cycles, layout):
     rows = []
     for line in out.splitlines():
         c = json.loads(line)
-        assert all(d[0] == "ok" for d in c["devices"]), c
+        if not all(d[0] == "ok" for d in c["devices"]):
+            rows.append((c["cycle"], c["us"] / 1000, None, [d[0] for d in c["devices"]], None))
+            continue
         wire_bytes = sum(d[2] + d[3] for d in c["devices"])
         delay_ms = sum(d[1] * delays[i] for i, d in enumerate(c["devices"]))
         minimum_ms = wire_bytes * byte_ms + delay_ms
@@ -101,19 +108,30 @@ def main():
     parser.add_argument("--baud", type=int, default=2400, choices=(300, 2400, 9600))
     parser.add_argument("--cycles", type=int, default=6)
     args = parser.parse_args()
+    failed = False
     for layout in ("primary", "mixed"):
         rows = run(args.baud, args.cycles, layout)
         print("layout %s (%s), %d baud" % (layout, ", ".join(str(a) for a in LAYOUTS[layout]), args.baud))
         print("  cycle  measured_ms  minimum_ms  ratio  wire_bytes  requests")
         for cycle, took, minimum, wire, requests in rows:
+            if minimum is None:
+                print("  %5d  %11.1f  disturbed: %s (the slaves missed their byte timing?)" % (
+                    cycle, took, ", ".join(wire)))
+                continue
             print("  %5d  %11.1f  %10.1f  %5.3f  %10d  %8d" % (cycle, took, minimum, took / minimum, wire, requests))
-        steady = sorted(took / minimum for _, took, minimum, _, _ in rows[1:])
+        steady = sorted(took / minimum for _, took, minimum, _, _ in rows[1:] if minimum is not None)
+        disturbed = sum(1 for row in rows if row[2] is None)
         if steady:
-            print("  steady cycles: median ratio %.3f, worst %.3f" % (steady[len(steady) // 2], steady[-1]))
+            print("  steady cycles: median ratio %.3f, worst %.3f%s" % (
+                steady[len(steady) // 2], steady[-1], "; %d disturbed cycles left out" % disturbed if disturbed else ""))
+        else:
+            failed = True
+            print("  no clean steady cycle: run it on an idle machine")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2:])
     else:
-        main()
+        sys.exit(main())

@@ -143,3 +143,23 @@ def test_device_boards_build_their_pulse_driver_from_the_meter_config():
             assert made == [("led", 50)], (name, made)
         finally:
             _restore(module, saved)
+
+
+def test_the_shipped_example_configurations_pass_their_boards_checks():
+    # The README deploys examples/my-meter.json to an ESP32 and examples/my-device.json to an
+    # RP2040; `flash.py build/deploy --app APP` takes firmware/APP/config_default.json.
+    from mep_device.config import SCHEMA as DEVICE_SCHEMA
+
+    schemas = {"meter": METER_SCHEMA, "mep_device": DEVICE_SCHEMA}
+    cases = [("examples/my-meter.json", "esp32"), ("examples/my-device.json", "rp2"),
+             ("firmware/meter/config_default.json", "esp32"), ("firmware/meter/config_default.json", "rp2"),
+             ("firmware/mep_device/config_default.json", "rp2"), ("firmware/mep_device/config_default.json", "esp32")]
+    for path, name in cases:
+        with open(support.REPO + "/" + path) as f:
+            raw = json.load(f)
+        checked = startup.check_config(raw, schemas[raw["app"]], load_board(name).SCHEMA)
+        assert checked["app"] == raw["app"], (path, checked)
+    with open(support.REPO + "/README.md") as f:
+        readme = f.read()
+    for path in ("examples/my-meter.json", "examples/my-device.json"):
+        assert "--config " + path in readme, "the README should deploy %s" % path

@@ -240,7 +240,8 @@ def test_deploy_dry_run_copies_lib_main_and_config_then_resets():
 
 
 def test_deploy_without_a_config_leaves_the_boards_config_alone():
-    with scratch_repo():
+    with scratch_repo() as root:
+        os.remove(os.path.join(root, "firmware", "mep_device", "config_default.json"))  # an app without one
         out, cmds = _deploy("esp32", "/dev/ttyUSB0", ["--app", "mep_device"])
         mp = ["mpremote", "connect", "/dev/ttyUSB0"]
         assert cmds == [
@@ -349,6 +350,7 @@ def test_build_stops_on_an_mpy_cross_error():
 def test_build_takes_the_apps_default_config_or_a_given_one():
     default = {"app": "meter", "meter_id": "00000001"}
     with scratch_repo({"firmware/meter/config_default.json": json.dumps(default)}) as root, config_not_checked():
+        os.remove(os.path.join(root, "firmware", "mep_device", "config_default.json"))  # an app without one
         out = scratch_out()
         assert run(["build", "--board", "esp32", "--app", "meter", "--out", out])[0] == 0
         with open(os.path.join(out, "config.json")) as f:

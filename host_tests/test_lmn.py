@@ -239,10 +239,17 @@ def test_task_sends_on_its_interval_and_snd_ir_on_demand():
         def tick():
             progress[0] += 1
 
+        async def until(done, limit_ms=60000):  # a condition; limit_ms only ends a hang
+            t0 = rt.ticks_ms()
+            while not done() and rt.ticks_diff(rt.ticks_ms(), t0) < limit_ms:
+                await rt.sleep_ms(2)
+
         task = asyncio.create_task(tx.task(tick))
-        await rt.sleep_ms(60)
+        await until(lambda: len(radio.frames) >= 2)  # two on the interval
         tx.request_install()
-        await rt.sleep_ms(60)
+        await until(lambda: any(f[1] == 0x46 for f in radio.frames))  # the SND_IR, at once
+        sent = len(radio.frames)
+        await until(lambda: len(radio.frames) > sent)  # and the interval goes on
         task.cancel()
         try:
             await task
@@ -251,9 +258,11 @@ def test_task_sends_on_its_interval_and_snd_ir_on_demand():
         return progress[0]
 
     progress = support.run(main())
-    assert progress >= 3 and len(radio.frames) >= 3
+    assert progress >= 3 and len(radio.frames) >= 4, "expected 4 telegrams sent, %d (progress %d)" % (
+        len(radio.frames), progress)
     c_fields = [parser.parse(f, KEY1, "A").c_field for f in radio.frames]
-    assert c_fields.count(0x46) == 1 and c_fields.count(0x44) == len(c_fields) - 1
+    assert c_fields.count(0x46) == 1 and c_fields.count(0x44) == len(c_fields) - 1, (
+        "expected one SND_IR (0x46), the rest SND_NR (0x44): %r" % c_fields)
     support.rmtree(folder)
 
 

@@ -72,3 +72,52 @@ def test_whole_corpus_on_the_32_bit_micropython_in_150k_matches_cpython():
     assert done.stdout == here.stdout.replace('{"file": "', '{"file": "/rom/'), "32-bit output differs from CPython's"
     assert '"quantity": "power", "unit": "W", "value": 13426156.25}' in done.stdout
     assert len(done.stdout.splitlines()) == len(frames) == 76
+
+
+def _rewritten(tag, text):
+    import os
+    from support import tmpdir
+
+    folder = tmpdir(tag)
+    path = os.path.join(folder, "frame.hex")
+    with open(path, "wb") as f:
+        f.write(text)
+    return folder, path
+
+
+def test_tool_takes_one_hex_string_or_any_whitespace_under_both_interpreters():
+    # Issue 12 item 10: the display's API gives a frame as one hex string without spaces.
+    from support import rmtree
+
+    with open(FILES[0], "rb") as f:
+        digits = b"".join(f.read().split())
+    forms = [digits, digits.lower() + b"\r\n", b"\t".join(digits[i:i + 6] for i in range(0, len(digits), 6))]
+    _, want = _run(FILES[0])
+    want = json.loads(want)
+    for form in forms:
+        folder, path = _rewritten("hexform", form)
+        try:
+            for mode in ((), ("--micropython",)):
+                code, out = _run(*(mode + (path,)))
+                got = json.loads(out)
+                assert code == 0 and got.get("header") == want["header"], (
+                    "%r %s: expected the Kamstrup frame decoded, got %r" % (form[:20], mode, out))
+                assert got["records"] == want["records"]
+        finally:
+            rmtree(folder)
+
+
+def test_tool_reports_bad_hex_as_one_line_never_a_traceback():
+    from support import rmtree
+
+    for text, words in ((b"6808086", "odd number"), (b"68 0G", "offset 4"), (b"\xff\xfe", "byte 0xff"),
+                        (b"", "frame: ")):
+        folder, path = _rewritten("badhex", text)
+        try:
+            for mode in ((), ("--micropython",)):
+                done = subprocess.run([sys.executable, TOOL] + list(mode) + [path], capture_output=True, text=True,
+                                      timeout=120)
+                assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+                assert words in json.loads(done.stdout)["error"], "expected %r in %r" % (words, done.stdout)
+        finally:
+            rmtree(folder)

@@ -86,6 +86,13 @@ def test_display_page_shows_meter_values_and_updates_without_reload():
                                    timeout=20000)
             page.wait_for_function("document.getElementById('power').textContent !== %s" % json.dumps(first_power),
                                    timeout=20000)
+            # Only texts in the message list (the welcome note's thermostat setting is not one);
+            # M-Bus meters by medium name, with their manufacturer once read.
+            shown = page.text_content("#messages")
+            assert "offset_c" not in shown and "Welcome" in shown, "message list: %r" % shown
+            page.wait_for_function("document.getElementById('mbus').textContent.indexOf('gas meter') >= 0",
+                                   timeout=20000)
+            assert "medium " not in page.text_content("#mbus"), page.text_content("#mbus")
             assert page.evaluate("window.notReloaded") == 1
             # The thermostat (asleep part of the time; its tariff change waits in the
             # dispatcher) follows the tariff: 21 C base, -3 C in the peak tariff.

@@ -22,6 +22,21 @@ def _flash(*args, timeout=120):
     return subprocess.run([PY, FLASH] + list(args), capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
+def _admin_status(out, check=True):
+    """tools/admin.py --sim OUT status: the parsed status (check), or the finished process."""
+    deadline = time.monotonic() + 60
+    while True:
+        done = subprocess.run([PY, os.path.join(REPO, "tools", "admin.py"), "--sim", out, "status"],
+                              capture_output=True, text=True, timeout=60, cwd=REPO)
+        if not check:
+            return done
+        if done.returncode == 0:
+            return json.loads(done.stdout)
+        # Before the meter's admin port is up: connection refused; wait for it.
+        assert "refused:" not in done.stderr and time.monotonic() < deadline, done.stderr
+        time.sleep(0.3)
+
+
 def _system_log(out, name="system"):
     ring = Ring(os.path.join(out, "meter", "data", "log", name), 4096, 4)
     return [json.loads(p) for _, p in ring.records(0)]
@@ -38,6 +53,12 @@ def test_sign_and_update_running_simulation():
         deadline = time.monotonic() + 30
         while not os.path.exists(os.path.join(out, "meter", "config.json")) and time.monotonic() < deadline:
             time.sleep(0.2)
+        # Let the calendar run well ahead of the wall (20 s at x60): a restart that lost it
+        # would be 20 simulated minutes off, far beyond the admin port's 300 s freshness.
+        before = _admin_status(out)
+        while before["time_s"] - time.time() < 1200:
+            time.sleep(1)
+            before = _admin_status(out)
         bundle = os.path.join(keys, "new.ota")
         done = _flash("sign", "--board", "host", "--key", key, "--version", "2.1.0", "--security-version", "3",
                       "--out", bundle)
@@ -45,6 +66,13 @@ def test_sign_and_update_running_simulation():
         done = _flash("ota", "--sim", out, bundle, "--timeout", "60")
         assert done.returncode == 0, done.stdout + done.stderr
         assert "version 2.1.0 confirmed" in done.stdout
+        # The calendar continued across the update's restart (issue 12 item 9): no stale refusal.
+        admin = _admin_status(out, check=False)
+        assert admin.returncode == 0, "admin status after the OTA restart: " + admin.stderr
+        after = json.loads(admin.stdout)
+        assert after["clock_synchronised"] is True, admin.stdout
+        assert after["time_s"] >= before["time_s"], "the calendar went back across the restart: %d, then %d" % (
+            before["time_s"], after["time_s"])
 
         # Another signing key: refused.
         assert _flash("keygen", "--out", keys).returncode == 0
@@ -88,9 +116,9 @@ def test_ota_over_serial_dry_run_names_the_mpremote_steps():
     done = _flash("ota", "--port", "/dev/ttyUSB9", os.path.join(REPO, "host_tests", "data", "ota", "v1.ota"),
                   "--dry-run")
     assert done.returncode == 0, done.stderr
-    lines = [l for l in done.stdout.splitlines() if l.startswith("$ ")]
-    assert any("fs cp" in l and ":/data/ota/incoming.bundle" in l for l in lines)
-    assert any("exec" in l and "install_file" in l for l in lines)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("$ ")]
+    assert any("fs cp" in x and ":/data/ota/incoming.bundle" in x for x in lines)
+    assert any("exec" in x and "install_file" in x for x in lines)
     assert lines[-1].endswith("reset")
 
 
@@ -111,5 +139,5 @@ def test_deploy_ota_reset_forgets_the_state():
                   "--out", os.path.join(folder, "b"), "--ota-reset")
     rmtree(folder)
     assert done.returncode == 0, done.stderr
-    lines = [l for l in done.stdout.splitlines() if l.startswith("$ ")]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("$ ")]
     assert lines[-2].endswith("fs rm :/data/ota/state") and lines[-1].endswith("reset")

@@ -19,11 +19,16 @@ class FakeRawCC1101(FakeCC1101):
 
     expected = 0
 
+    def packet_len(self):
+        return self.expected
+
     def _tick_air(self):
         now = rt.ticks_ms()
         budget = 12 * rt.ticks_diff(now, self.last_ms)
         self.last_ms = now
-        if self.state == cc1101.STATE_TX and budget:
+        if self.state == cc1101.STATE_TX and len(self.sending) < self.packet_len():
+            budget = min(budget, len(self.tx) - 1)  # as FakeCC1101: a late test never underflows
+        if self.state == cc1101.STATE_TX and budget > 0:
             self.tx[:budget] = b""
             if not self.tx:
                 complete = len(self.sending) == self.expected

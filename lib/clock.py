@@ -25,6 +25,9 @@ class Clock:
         self._base_s = rt.time_s() if start_s is None else start_s
         self._frac_ms = 0  # calendar ms past _base_s, < 1000 after each _advance()
         self._base_ticks = rt.ticks_ms()
+        # False once the calendar was resumed from a checkpoint (it lost the time it was down):
+        # an authenticated set-time (set_time_s) makes it True again.
+        self.synchronised = True
 
     def _advance(self):
         # Called often enough (every calendar read) that the tick difference never wraps.
@@ -52,6 +55,16 @@ class Clock:
         self._base_s = epoch_s
         self._base_ticks = rt.ticks_ms()
         self._frac_ms = 0
+        self.synchronised = True
+
+    def resume_s(self, checkpoint_s):
+        """After a restart: never run behind the last checkpoint's calendar time. If the clock
+        reads earlier it is set to checkpoint_s and marked unsynchronised; returns whether it was."""
+        if self.time_s() >= checkpoint_s:
+            return False
+        self.set_time_s(checkpoint_s)
+        self.synchronised = False
+        return True
 
     async def sleep_ms(self, calendar_ms):
         """Sleep for calendar_ms of calendar time (any length)."""

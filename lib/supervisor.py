@@ -36,6 +36,9 @@ class _Task:
         self.started_ticks = 0
         self.progress_ticks = 0
         self.handle = None  # the asyncio task that keeps this one running
+        # Ctrl-C arrived while it ran: its coroutine has ended, but MicroPython never marks
+        # such an asyncio task done, so wind_up must not wait for it.
+        self.interrupted = False
 
     def progress(self):
         self.progress_ticks = rt.ticks_ms()
@@ -59,8 +62,10 @@ class Supervisor:
         self.backoff_max_ms = backoff_max_ms
         self.healthy_ms = healthy_ms
         self.feeds = 0  # watchdog feeds so far (status and tests)
+        self.unfinished = None  # after wind_up: names of the tasks still running at its deadline
         self._tasks = []
         self._feeder = None
+        self._feeder_interrupted = False
         self._stopped = asyncio.Event()
 
     def add(self, name, factory, stall_ms):
@@ -88,15 +93,24 @@ class Supervisor:
         self._stopped.set()
 
     async def wind_up(self, timeout_ms=3000):
-        """Wait, up to timeout_ms, until every task has finished (its finally blocks ran).
+        """Wait, up to timeout_ms, until every task has finished (its finally blocks ran);
+        returns (and keeps in self.unfinished) the names of those still running then.
 
-        Polls done() rather than awaiting: on MicroPython a task whose coroutine the
-        interrupt went through is finished but never marked done, and would be waited
-        for forever."""
+        Polls done() rather than awaiting, and skips the task the interrupt went through:
+        on MicroPython that one is finished but never marked done, and would be waited for
+        until the deadline (a stop that overran the simulation's grace and was killed)."""
         deadline = rt.ticks_add(rt.ticks_ms(), timeout_ms)
-        for handle in [task.handle for task in self._tasks] + [self._feeder]:
+        waited = [(task.name, task.handle) for task in self._tasks if not task.interrupted]
+        if not self._feeder_interrupted:
+            waited.append(("feeder", self._feeder))
+        unfinished = []
+        for name, handle in waited:
             while handle is not None and not handle.done() and rt.ticks_diff(deadline, rt.ticks_ms()) > 0:
                 await rt.sleep_ms(5)
+            if handle is not None and not handle.done():
+                unfinished.append(name)
+        self.unfinished = unfinished
+        return unfinished
 
     def status(self):
         """{name: {"restarts", "last_error", "stalled", "running"}} for the live view.
@@ -125,6 +139,13 @@ class Supervisor:
                 handle.cancel()
 
     async def _keep_running(self, task):
+        try:
+            await self._restarting(task)
+        except KeyboardInterrupt:
+            task.interrupted = True
+            raise
+
+    async def _restarting(self, task):
         log = self.log
         while True:
             task.started_ticks = task.progress_ticks = rt.ticks_ms()  # a start counts as progress
@@ -183,9 +204,13 @@ class Supervisor:
             self.feeds += 1
 
     async def _feed_loop(self):
-        while True:
-            self._watch(rt.ticks_ms())
-            await rt.sleep_ms(self.feed_period_ms)
+        try:
+            while True:
+                self._watch(rt.ticks_ms())
+                await rt.sleep_ms(self.feed_period_ms)
+        except KeyboardInterrupt:
+            self._feeder_interrupted = True
+            raise
 
 
 def run_app(supervisor, log=None):
@@ -224,7 +249,9 @@ def run_app(supervisor, log=None):
         # asyncio.run cancels and waits): cancel every task and run the loop once more so
         # their finally blocks (the meter's last checkpoint) run either way.
         supervisor.stop()
-        asyncio.run(supervisor.wind_up())
+        unfinished = asyncio.run(supervisor.wind_up())
+        if unfinished and app_log is not None:
+            app_log.warn("tasks not wound up in time: %s", ", ".join(unfinished))
     finally:
         if not rt.EMULATED:
             asyncio.new_event_loop()

@@ -126,9 +126,20 @@ class Target:
             return self.exchange(sock, name, code, payload, time_s)
 
 
+# What the user can do about a refusal, by its reason (the device sends the reason only).
+ADVICE = {
+    b"stale": "the meter's clock and this tool's differ by more than the meter's admin.max_age_s (after a "
+              "restart its calendar may have resumed from its last checkpoint); set it with an authenticated "
+              "`admin.py set-time` (with the same --sim or --to/--keys/--meter), then retry",
+    b"drift": "the correction is larger than the meter allows since its last synchronisation (3 % of the "
+              "elapsed time); give a time closer to the meter's with --time",
+}
+
+
 def ok(status, answer):
     if status != C.OK:
-        raise AdminError("refused: %s" % answer.decode(errors="replace"))
+        advice = ADVICE.get(answer.split(b":")[0])
+        raise AdminError("refused: %s%s" % (answer.decode(errors="replace"), "; " + advice if advice else ""))
     return answer
 
 
@@ -272,4 +283,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    import toolenv
+
+    toolenv.ensure()  # under .venv/bin/python, whatever python started it
     sys.exit(main())

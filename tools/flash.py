@@ -564,7 +564,8 @@ def _ota_args(p):
     where.add_argument("--port", help="a board's serial port: copy with mpremote, install on the board, reset")
     p.add_argument("--timeout", type=float, default=120, help="seconds to wait for the confirmation (default 120)")
     p.add_argument("--no-wait", action="store_true", help="do not wait for the new version's confirmation")
-    p.add_argument("--dry-run", action="store_true", help="--port: print the mpremote commands only")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the bundle and say what would be sent (--port: the mpremote commands); change nothing")
 
 
 def _sim_update_port(folder):
@@ -585,9 +586,7 @@ def _run_ota(a):
         with open(a.bundle, "rb") as f:
             data = f.read()
         manifest = ot.read_manifest(data)
-    except (OSError, ValueError) as exc:
-        raise FlashError("%s: %s" % (a.bundle, exc))
-    except ot.OtaToolError as exc:
+    except (OSError, ot.OtaToolError) as exc:
         raise FlashError("%s: %s" % (a.bundle, exc))
     if a.port:
         # Serial boards: the bundle goes to the board's filesystem, and the board's own code
@@ -606,9 +605,15 @@ def _run_ota(a):
         host, port = "127.0.0.1", _sim_update_port(a.sim)
     else:
         host, _, port = a.tcp.rpartition(":")
+        if not host or not port.isdigit():
+            raise FlashError("--tcp %s: expected HOST:PORT" % a.tcp)
         port = int(port)
-    print("sending %s %s (security version %d, %d bytes) to %s:%d"
-          % (manifest["board"], manifest["version"], manifest["security_version"], len(data), host, port))
+    what = "%s %s (security version %d, %d bytes) to %s:%d" % (
+        manifest["board"], manifest["version"], manifest["security_version"], len(data), host, port)
+    if a.dry_run:
+        print("dry run: would send %s; nothing sent" % what)
+        return
+    print("sending " + what)
     try:
         version = ot.push_tcp(data, host, port, out=print)
         print("device verified the bundle and switched to %s; it restarts to run it on trial" % version)
@@ -650,11 +655,14 @@ def main(argv=None):
     args = parser().parse_args(argv)
     try:
         COMMANDS[args.command][2](args)
-    except FlashError as exc:
+    except (FlashError, targets.ToolMissing) as exc:
         print("flash.py %s: %s" % (args.command, exc), file=sys.stderr)
         return 1
     return 0
 
 
 if __name__ == "__main__":
+    import toolenv
+
+    toolenv.ensure()  # under .venv/bin/python, whatever python started it
     sys.exit(main())

@@ -272,4 +272,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    import toolenv
+
+    toolenv.ensure()  # under .venv/bin/python, whatever python started it
     sys.exit(main())

@@ -29,6 +29,8 @@ REPO = _script.rsplit("/", 2)[0]
 for _path in ("host_tests/shims", "lib"):
     sys.path.insert(0, REPO + "/" + _path)
 
+from binascii import unhexlify  # noqa: E402
+
 import rt  # noqa: E402  (needs the paths above)
 from mbus.decode import decode_frame, app_error_text  # noqa: E402
 from mbus.errors import MBusError, FrameError  # noqa: E402
@@ -90,13 +92,28 @@ def _record(r, write):
     write("}")
 
 
+_WHITESPACE = b" \t\r\n\x0b\x0c"
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+
+
+def parse_hex(text):
+    """The bytes of hex text written any way: "68 03 03 68", "68030368", or lines of
+    either; any whitespace, anywhere between digits. MBusError says what is wrong."""
+    digits = bytearray()
+    for at, ch in enumerate(text):
+        if ch in _WHITESPACE:
+            continue
+        if ch not in _HEX_DIGITS:
+            raise MBusError("bad hex: byte 0x%02x at offset %d is not a hex digit" % (ch, at))
+        digits.append(ch)
+    if len(digits) % 2:
+        raise MBusError("bad hex: an odd number of hex digits (%d)" % len(digits))
+    return unhexlify(digits)
+
+
 def read_hex(path):
-    with open(path) as f:
-        text = f.read()
-    try:
-        return bytes(int(tok, 16) for tok in text.split())
-    except ValueError:
-        raise MBusError("bad hex")
+    with open(path, "rb") as f:
+        return parse_hex(f.read())
 
 
 def decode_line(path):
@@ -138,7 +155,13 @@ def write_line(path, write):
 
 
 def _run_micropython(files):
+    import os
     import subprocess
+
+    if not os.path.exists(UPY):
+        print("mbus_decode: --micropython needs the MicroPython unix port at %s (make setup installs it)" % UPY,
+              file=sys.stderr)
+        return 2
     return subprocess.call([UPY, "-X", "heapsize=" + HEAP, _script] + files)
 
 

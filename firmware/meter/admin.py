@@ -87,8 +87,11 @@ class Admin:
                                  "provisioned": bool(keys and keys.provisioned)})
         m = self.cfg.get("metrology") or {}
         now = {}
+        samples = self.hw.samples
         for name in CALIBRATION_FIELDS:
             now[name] = m.get(name)
+            if not now[name] and name != "period_ms" and samples is not None:
+                now[name] = getattr(samples, name)  # 0 in the config: the board's constant is in use
         cal = self.logs.calibration
         last = cal.records(cal.last_seq - 1, 1) if cal.last_seq else []
         before = last[0][1] if last else None

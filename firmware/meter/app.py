@@ -40,6 +40,11 @@ class Meter:
             self.log.error("metrology.tou: %s; no time-of-use schedule", exc)
             schedule = TariffSchedule((), m["tariffs"])
         self.registers = EnergyRegisters(hw.storage_root, m["tariffs"], schedule, hw.clock)
+        # The calendar never goes backwards across a restart: a clock behind the last checkpoint
+        # (no real-time clock, or one that lost power) resumes there, unsynchronised until set-time.
+        if self.registers.saved_s is not None and hw.clock.resume_s(self.registers.saved_s):
+            self.log.warn("calendar resumed from the last checkpoint (%d); unsynchronised until an authenticated "
+                          "set-time", self.registers.saved_s)
         # The device logs (system, consumer, calibration): one writer each, shared by the tasks;
         # the board opens them (a test's hardware without them gets the meter's own).
         self.logs = hw.logs if hw.logs is not None else open_device_logs(hw.storage_root, hw.clock)
@@ -209,15 +214,26 @@ class Meter:
         interval_ms = self.cfg["report"]["interval_s"] * 1000
         while True:
             await clock.sleep_ms(interval_ms)
-            fields = self.metrology.readings.as_dict() if self.metrology is not None else {}
-            fields.update(self.registers.as_dict())
-            fields["t"] = clock.time_s()
-            fields["periods"] = self.periods
-            status.emit("reading", fields)
+            readings = self.metrology.readings if self.metrology is not None else None
+            # No reading while the first periods are still being measured (all zeros, no frequency).
+            if readings is None or reading_valid(readings):
+                fields = readings.as_dict() if readings is not None else {}
+                fields.update(self.registers.as_dict())
+                fields["t"] = clock.time_s()
+                fields["periods"] = self.periods
+                status.emit("reading", fields)
             status.emit("tasks", {"tasks": self.supervisor.status()})
             if self.lmn is not None:
                 status.emit("lmn", self.lmn.as_dict())
             progress()
+
+
+def reading_valid(readings):
+    """A reading worth reporting: a whole period measured, with its frequency, unless there
+    is no voltage to measure one from (an outage is reported as such)."""
+    if readings.periods >= 3:  # (the frequency needs one or two periods; a zero after that is real)
+        return True
+    return readings.periods > 0 and (readings.freq_hz > 0 or readings.vrms < 1)
 
 
 def main(hw, cfg):

@@ -9,6 +9,9 @@ from mbus.schedule import EVERY as MBUS_EVERY  # the order meter.config's schedu
 
 # ET13 schedule codes (docs/mep.md): the position in MBUS_EVERY; 5 = no schedule.
 _NO_SCHEDULE = 5
+# EN 13757-3 medium codes of the configured media (meter/config.py MBUS_MEDIA), shown for a
+# device until its own frames say (before its first read).
+_MEDIUM_CODES = {"gas": 3, "water": 7, "warm_water": 6, "heat": 4, "cooling": 10, "electricity": 2, "other": 0}
 
 
 class MBusTables:
@@ -43,8 +46,9 @@ class MBusTables:
             if ident is None and type(device["address"]) is str:  # secondary: ID is its first 8 digits
                 ident = (device["address"][:8], "", 0)
             every = device["schedule"]["every"]
+            configured = _MEDIUM_CODES.get(device.get("medium"), 0)
             found.append({"index": index, "id": ident[0] if ident else "0",
-                          "manufacturer": ident[1] if ident else "", "medium": ident[2] if ident else 0,
+                          "manufacturer": ident[1] if ident else "", "medium": ident[2] if ident and ident[2] else configured,
                           "schedule": MBUS_EVERY.index(every) if every in MBUS_EVERY else _NO_SCHEDULE})
         return found
 

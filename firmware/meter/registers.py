@@ -67,6 +67,7 @@ class EnergyRegisters(EnergyAccumulator):
         self.generation = 0
         self.checkpoints = 0
         self.damaged_copies = 0  # copies found unreadable at start-up
+        self.saved_s = None  # calendar time of the checkpoint restored (None: none, or an older record)
         best = None
         for copy in self._copies:
             try:
@@ -86,6 +87,8 @@ class EnergyRegisters(EnergyAccumulator):
 
     def _restore(self, saved):
         self.generation = saved["generation"]
+        if _count(saved.get("t")):
+            self.saved_s = saved["t"]
         self.regs[0] = saved["import_wh"]
         self.regs[1] = saved["export_wh"]
         self.set_rem_mwms(0, saved["import_rem_mwms"])
@@ -140,6 +143,7 @@ class EnergyRegisters(EnergyAccumulator):
                 "q_rem_mwms": rems[2:6],
                 "tariff_import_wh": list(self.tariff_import_wh),
                 "tariff_export_wh": list(self.tariff_export_wh),
+                "t": self.clock.time_s() if self.clock is not None else None,
             }
         )
         self.generation = generation

@@ -314,7 +314,7 @@ class Commands:
         last = self.last_sync_s
         correction_s = new_s - now_s
         fields = {"from": now_s, "to": new_s}
-        if last is not None and now_s >= last:
+        if last is not None and now_s >= last and self.clock.synchronised:
             elapsed_s = now_s - last
             if abs(correction_s) * 100 > DRIFT_PERCENT * elapsed_s:
                 fields["elapsed_s"] = elapsed_s
@@ -322,7 +322,8 @@ class Commands:
                 raise K.SecurityError("drift", "correction %d s after %d s since the last sync" % (
                     correction_s, elapsed_s))
         elif last is not None:
-            # The clock is behind its own last synchronisation (lost over a power cut):
+            # The clock is behind its own last synchronisation (lost over a power cut), or was
+            # resumed from a checkpoint after one (unsynchronised: it lost the time it was down):
             # only a time past that synchronisation can be right.
             if new_s < last:
                 self.logs.event("time_refused", fields)
@@ -354,6 +355,7 @@ class Commands:
         fields = {
             "time_s": now_s,
             "last_sync_s": self.last_sync_s,
+            "clock_synchronised": self.clock.synchronised,
             "provisioned": self.keys.provisioned,
             "generations": self.keys.generations(),
             "kcc": self.keys.state.get("kcc", {}),

@@ -9,7 +9,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-sys.path.insert(0, os.path.join(REPO, "tools"))
+sys.path[:0] = [os.path.join(REPO, d) for d in ("tools", "lib", "host_tests/shims")]
 import otatool  # noqa: E402
 
 
