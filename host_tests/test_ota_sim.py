@@ -60,7 +60,6 @@ def test_sign_and_update_running_simulation():
         done = _flash("ota", "--sim", out, old)
         assert done.returncode == 1 and "downgrade" in done.stderr, done.stdout + done.stderr
         # Still running the confirmed version.
-        sys.path.insert(0, os.path.join(REPO, "tools"))
         import otatool
 
         with open(os.path.join(out, "meter", "config.json")) as f:
@@ -88,9 +87,9 @@ def test_ota_over_serial_dry_run_names_the_mpremote_steps():
     done = _flash("ota", "--port", "/dev/ttyUSB9", os.path.join(REPO, "host_tests", "data", "ota", "v1.ota"),
                   "--dry-run")
     assert done.returncode == 0, done.stderr
-    lines = [l for l in done.stdout.splitlines() if l.startswith("$ ")]
-    assert any("fs cp" in l and ":/data/ota/incoming.bundle" in l for l in lines)
-    assert any("exec" in l and "install_file" in l for l in lines)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("$ ")]
+    assert any("fs cp" in line and ":/data/ota/incoming.bundle" in line for line in lines)
+    assert any("exec" in line and "install_file" in line for line in lines)
     assert lines[-1].endswith("reset")
 
 
@@ -111,5 +110,5 @@ def test_deploy_ota_reset_forgets_the_state():
                   "--out", os.path.join(folder, "b"), "--ota-reset")
     rmtree(folder)
     assert done.returncode == 0, done.stderr
-    lines = [l for l in done.stdout.splitlines() if l.startswith("$ ")]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("$ ")]
     assert lines[-2].endswith("fs rm :/data/ota/state") and lines[-1].endswith("reset")

@@ -19,18 +19,13 @@ significant digits so that both interpreters print the same text. Exit status
 
 import sys
 
-_script = __file__ if __file__.startswith("/") else None
-if _script is None:
-    import os
-    _script = os.getcwd() + "/" + __file__
-REPO = _script.rsplit("/", 2)[0]
-for _path in ("host_tests/shims", "lib"):
-    sys.path.insert(0, REPO + "/" + _path)
+import repo_paths  # the tree's folders on sys.path under any python: tools/repo_paths.py
+import rt
+from mbus.decode import decode_frame, app_error_text
+from mbus.errors import MBusError, FrameError
 
-import rt  # noqa: E402  (needs the paths above)
-from mbus.decode import decode_frame, app_error_text  # noqa: E402
-from mbus.errors import MBusError, FrameError  # noqa: E402
-
+REPO = repo_paths.REPO
+_script = REPO + "/tools/mbus_decode.py"
 UPY = REPO + "/.venv/bin/micropython"
 HEAP = "512K"
 _HEADER_KEYS = ("id", "manufacturer", "version", "medium", "access_no", "status")
@@ -114,7 +109,7 @@ def _decode_line(path):
 
 def _run_micropython(files):
     import subprocess
-    return subprocess.call([UPY, "-X", "heapsize=" + HEAP, _script] + files)
+    return subprocess.call([UPY, "-X", "heapsize=" + HEAP, _script] + files, env=repo_paths.micropython_env())
 
 
 def main(argv):

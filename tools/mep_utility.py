@@ -14,8 +14,8 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import mep_sim  # noqa: E402
+import repo_paths  # noqa: F401  (the tree's folders on sys.path under any python: tools/repo_paths.py)
+import mep_sim
 
 
 def main(argv=None):

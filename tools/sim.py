@@ -35,12 +35,11 @@ import sys
 import time
 import tty
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import provision  # noqa: E402
+import repo_paths  # noqa: F401  (the tree's folders on sys.path under any python: tools/repo_paths.py)
+import provision
+import mep_sim  # the MEP link, key, display port and utility side
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import mep_sim  # noqa: E402  (the MEP link, key, display port and utility side)
 HOST_MAIN = os.path.join(REPO, "boards", "host", "main.py")
 
 # Exit codes of the host board (boards/host/board.py): a reset asked for by the firmware,
@@ -563,7 +562,6 @@ class SimHeadEnd:
     """The head-end on the air hub: accepted telegrams to headend.jsonl, rejections as events."""
 
     def __init__(self, outputs, keys_path):
-        sys.path.insert(0, os.path.join(REPO, "tools"))
         from headend import HeadEnd, load_keys
 
         self.outputs = outputs
@@ -700,7 +698,6 @@ def ota_setup(args, storage_dir):
     so `flash.py sign --key OUT/keys/ota-signing.pem` makes bundles this meter takes;
     --ota-anchor FILE installs another anchor instead."""
     if args.ota_anchor:
-        sys.path[:0] = [os.path.join(REPO, "lib"), os.path.join(REPO, "host_tests", "shims")]
         import otatool
 
         with open(args.ota_anchor, "rb") as f:
@@ -722,7 +719,6 @@ async def simulate(args):
     loop = asyncio.get_running_loop()
     view = LiveView(outputs, args.speed)
 
-    meter_storage = os.path.join(args.out, "meter", "data")
     admin = admin_setup(args, outputs)  # provisions both devices, writes headend-keys.json
     headend = SimHeadEnd(outputs, os.path.join(args.out, "headend-keys.json"))
     air = AirHub(outputs, headend)
