@@ -34,10 +34,10 @@ test: setup
 
 # Under coverage (settings in pyproject.toml); the figure is printed, with no threshold.
 test-cpython: setup
-	@rm -rf build/coverage; status=0; \
+	@rm -rf build/coverage; mkdir -p build/test-results; status=0; \
 	timeout 2400 $(PY) -m coverage run -m pytest host_tests -q -p no:cacheprovider --timeout 600 || status=$$?; \
 	echo "coverage (CPython run; lib, firmware, boards/host, tools): $$($(PY) -m coverage report --format=total)% of lines" \
-		"(per file: $(PY) -m coverage report)"; \
+		"(per file: $(PY) -m coverage report)" | tee build/test-results/coverage.txt; \
 	exit $$status
 
 test-micropython: setup
