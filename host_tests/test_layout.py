@@ -105,6 +105,18 @@ def test_no_module_name_twice_across_the_folders_nor_one_of_the_standard_library
             elif module in sys.stdlib_module_names:
                 clashes.append("%s (%s): a standard library module" % (module, folder))
             seen[module] = folder
+    # A script in bench/ has its own folder first on sys.path: a bench named as a module of the
+    # folders that a bench imports would import itself (bench/security.py did: lib/security).
+    bench = os.path.join(REPO, "bench")
+    sources = ""
+    for name in sorted(os.listdir(bench)):
+        if name.endswith(".py"):
+            with open(os.path.join(bench, name)) as f:
+                sources += f.read()
+    for name in sorted(os.listdir(bench)):
+        module = name[:-3]
+        if name.endswith(".py") and module in seen and re.search(r"^\s*(import|from) %s\b" % module, sources, re.M):
+            clashes.append("bench/%s: a bench imports %s (%s), and gets this file" % (name, module, seen[module]))
     assert not clashes, "module names that clash on the import path:\n" + "\n".join(clashes)
 
 

@@ -3,7 +3,7 @@
 # handled end to end (parse, permission, MAC, counter written to flash, act, MAC'd reply)
 # beside its parts, RFC 3394 wrap/unwrap, and a device-log append.
 #
-#   .venv/bin/python bench/security.py [--dir DIR] [--n 200]
+#   .venv/bin/python bench/security_costs.py [--dir DIR] [--n 200]
 #
 # Run with CPython it re-runs itself under the unix port next to it; medians in µs, one
 # JSON line. Results: docs/performance.md.
