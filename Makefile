@@ -15,13 +15,18 @@ UPY32_HEAP ?= 150K
 RESULTS := $(PY) host_tests/results.py
 SIM_ARGS ?=
 
-.PHONY: setup test test-cpython test-micropython test-upy32 test-targets sim bench clean
+.PHONY: setup test test-cpython test-micropython test-upy32 test-targets lint sim bench clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(VENV)/.paths
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# The repository's folders on .venv's import path: one .pth line (tools/repo_paths.py).
+$(VENV)/.paths: tools/repo_paths.py $(VENV)/.installed
+	$(PY) tools/repo_paths.py install
 	touch $@
 
 # Every stage runs whatever the others did; each leaves its result in build/test-results/
@@ -32,12 +37,16 @@ test: setup
 	$(MAKE) --no-print-directory test-micropython; \
 	$(MAKE) --no-print-directory test-upy32; \
 	$(MAKE) --no-print-directory test-targets; \
+	$(MAKE) --no-print-directory lint; \
 	$(RESULTS) summary
 
+# Under coverage (settings in pyproject.toml); the figure is printed, with no threshold.
 test-cpython: setup
-	@mkdir -p build/test-results; status=0; \
-	timeout 2400 $(PY) -m pytest host_tests -q -p no:cacheprovider --timeout 600 \
+	@rm -rf build/coverage; mkdir -p build/test-results; status=0; \
+	timeout 2400 $(PY) -m coverage run -m pytest host_tests -q -p no:cacheprovider --timeout 600 \
 		--junitxml=build/test-results/cpython.xml || status=$$?; \
+	echo "coverage (CPython run; lib, firmware, boards/host, tools): $$($(PY) -m coverage report --format=total)% of lines" \
+		"(per file: $(PY) -m coverage report)" | tee build/test-results/coverage.txt; \
 	$(RESULTS) junit cpython build/test-results/cpython.xml $$status; exit $$status
 
 test-micropython: setup
@@ -52,13 +61,20 @@ test-targets: setup
 	cat build/test-results/targets.log; \
 	$(RESULTS) log targets build/test-results/targets.log $$status; exit $$status
 
+# ruff over the whole tree (settings in pyproject.toml); any finding fails the stage.
+lint: setup
+	@mkdir -p build/test-results; status=0; \
+	$(VENV)/bin/ruff check --no-cache --output-format concise . > build/test-results/lint.log 2>&1 || status=$$?; \
+	cat build/test-results/lint.log; \
+	$(RESULTS) log lint build/test-results/lint.log $$status; exit $$status
+
 sim: setup
 	$(PY) tools/sim.py $(SIM_ARGS)
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 	@echo "== bench/wmbus_telegram.py (MicroPython unix port: the firmware's code path)"
-	@$(UPY) -X heapsize=$(UPY_HEAP) bench/wmbus_telegram.py
+	@MICROPYPATH=$$($(PY) tools/repo_paths.py micropython) $(UPY) -X heapsize=$(UPY_HEAP) bench/wmbus_telegram.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

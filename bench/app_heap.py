@@ -21,12 +21,12 @@ import sys
 import tempfile
 import time
 
+import targets
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(REPO, "boards", "host", "main.py")
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 HEAPS_K = (512, 256, 192, 160, 128, 112, 96, 80, 64, 48, 32)
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import targets  # noqa: E402
 
 
 def config(app, folder, speed):

@@ -16,6 +16,7 @@
 # child (run with --child).
 
 import sys
+import time
 
 _script = __file__ if __file__.startswith("/") else None
 if _script is None:
@@ -23,10 +24,6 @@ if _script is None:
     _script = os.getcwd() + "/" + __file__
 REPO = _script.rsplit("/", 2)[0]
 FRAMES = REPO + "/host_tests/data/mbus-corpus/test-frames/"
-for _path in ("host_tests/shims", "lib"):
-    sys.path.insert(0, REPO + "/" + _path)
-
-import time  # noqa: E402
 
 
 def _now():
@@ -119,9 +116,11 @@ def _pymeterbus_names(frames):
 
 def _upy(seconds, rounds, names):
     import subprocess
+    import repo_paths
     upy = REPO + "/.venv/bin/micropython"
     out = subprocess.run([upy, "-X", "heapsize=512K", _script, "--child", str(seconds),
-                          str(rounds)] + names, capture_output=True, text=True, check=True).stdout
+                          str(rounds)] + names, capture_output=True, text=True, check=True,
+                         env=repo_paths.micropython_env()).stdout
     fps, mean, worst, count, imported = out.split()
     return float(fps), int(mean), int(worst), int(count), int(imported)
 

@@ -19,12 +19,11 @@ import tempfile
 import time
 import tty
 
+import app_heap  # beside this script
+import sim
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import app_heap  # noqa: E402
-import sim  # noqa: E402
 
 SLAVES = os.path.join(REPO, "tools", "mbus_slaves.py")
 

@@ -33,9 +33,6 @@ def child(argv):
     import json
 
     path, baud, cycles, layout = argv[0], int(argv[1]), int(argv[2]), argv[3]
-    repo = __file__.rsplit("/", 2)[0] if __file__.startswith("/") else "."
-    for sub in ("lib", "boards/host"):
-        sys.path.insert(0, repo + "/" + sub)
     import asyncio
     import rt
     from hostuart import HostUART
@@ -66,14 +63,13 @@ def run(baud, cycles, layout):
     import subprocess
     import tty
 
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sys.path.insert(0, os.path.join(repo, "tools"))
+    import repo_paths
     from mbus_slaves import DEFAULT_DEVICES
 
     micropython = os.path.join(os.path.dirname(sys.executable), "micropython")
     master_fd, slave_fd = os.openpty()
     tty.setraw(slave_fd)
-    slaves = subprocess.Popen([sys.executable, os.path.join(repo, "tools", "mbus_slaves.py"), "--fd", str(master_fd),
+    slaves = subprocess.Popen([sys.executable, os.path.join(repo_paths.REPO, "tools", "mbus_slaves.py"), "--fd", str(master_fd),
                                "--baud", str(baud)], pass_fds=[master_fd], stderr=subprocess.PIPE, text=True)
     os.close(master_fd)
     while not slaves.stderr.readline().startswith("ready"):
@@ -81,7 +77,8 @@ def run(baud, cycles, layout):
     try:
         out = subprocess.run([micropython, "-X", "heapsize=512K", os.path.abspath(__file__), "--child",
                               os.ttyname(slave_fd), str(baud), str(cycles), layout],
-                             capture_output=True, text=True, timeout=600, check=True).stdout
+                             capture_output=True, text=True, timeout=600, check=True,
+                             env=repo_paths.micropython_env()).stdout
     finally:
         slaves.terminate()
         slaves.wait()

@@ -19,9 +19,10 @@ import sys
 import tempfile
 import time
 
+import mep_sim
+import repo_paths
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import mep_sim  # noqa: E402
 
 UPY = os.path.join(REPO, ".venv", "bin", "micropython")
 
@@ -43,7 +44,8 @@ def main(argv=None):
     try:
         time.sleep(1.0)  # boot
         done = subprocess.run([UPY, "-X", "heapsize=512K", "host_tests/mep_probe.py", link.b_path, root + "/probe",
-                               "bench", str(args.reads)], cwd=REPO, capture_output=True, text=True, timeout=600)
+                               "bench", str(args.reads)], cwd=REPO, capture_output=True, text=True, timeout=600,
+                              env=repo_paths.micropython_env())
         result = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
         if done.returncode or not result:
             sys.exit("probe failed:\n" + done.stdout + done.stderr)

@@ -14,6 +14,8 @@ import subprocess
 import sys
 import tempfile
 
+import repo_paths
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOTAL_BYTES = 512 * 1024
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
@@ -24,7 +26,6 @@ from binascii import unhexlify
 REPO = sys.argv[1]
 ROUNDS = int(sys.argv[2])
 SCRATCH = sys.argv[3:]
-sys.path.insert(0, REPO + "/lib")
 from crypto import ecdsa, p256_table
 
 if ROUNDS == 0:  # allocation only (run with a large heap: the collector stays off for one verify)
@@ -159,11 +160,11 @@ def main():
     scratch = [d for d in ("/dev/shm", "/tmp") if os.path.isdir(d)]
     try:
         done = subprocess.run([MICROPYTHON, "-X", "heapsize=" + a.heap, inner, REPO, str(a.rounds)] + scratch,
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=600, env=repo_paths.micropython_env())
         if done.returncode:
             sys.exit(done.stdout + done.stderr)
         alloc = subprocess.run([MICROPYTHON, "-X", "heapsize=64M", inner, REPO, "0"],
-                               capture_output=True, text=True, timeout=600)
+                               capture_output=True, text=True, timeout=600, env=repo_paths.micropython_env())
         if alloc.returncode:
             sys.exit(alloc.stdout + alloc.stderr)
     finally:

@@ -20,11 +20,10 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _path in ("lib", "host_tests/shims", "host_tests"):
-    sys.path.insert(0, os.path.join(REPO, _path))
+import repo_paths
+import test_store_crash
 
-import test_store_crash  # noqa: E402  (needs the paths above)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 HEAP = test_store_crash.HEAP
 
@@ -37,6 +36,7 @@ def timings(upy, folder_root, ops):
             capture_output=True,
             text=True,
             timeout=600,
+            env=repo_paths.micropython_env(),
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -47,13 +47,9 @@ def timings(upy, folder_root, ops):
 
 def power_cut_sweep(upy, ops):
     """host_tests/test_store.py's LittleFS power-cut sweep with a longer workload."""
-    code = "import sys; sys.path[:0] = [%r, %r]; import test_store; print(%s)" % (
-        os.path.join(REPO, "lib"),
-        os.path.join(REPO, "host_tests"),
-        "test_store.littlefs_power_cut_sweep(%d)" % ops,
-    )
+    code = "import test_store; print(test_store.littlefs_power_cut_sweep(%d))" % ops
     command = [upy, "-X", "heapsize=" + HEAP, "-c", code]
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=repo_paths.micropython_env())
     if done.returncode != 0:
         sys.exit("LittleFS power-cut sweep failed:\n" + done.stdout + done.stderr)
     return int(done.stdout.strip().splitlines()[-1])

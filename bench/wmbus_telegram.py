@@ -2,27 +2,18 @@
 # AES-CBC), authenticate (AES-CMAC-8) and frame (format A CRCs) one typical telegram.
 # Runs under either interpreter; compare the two in one sitting:
 #
-#   .venv/bin/micropython -X heapsize=512K bench/wmbus_telegram.py   # the device code path
+#   MICROPYPATH=$(python3 tools/repo_paths.py micropython) \
+#       .venv/bin/micropython -X heapsize=512K bench/wmbus_telegram.py   # the device code path
 #   .venv/bin/python bench/wmbus_telegram.py                         # same code, CPython + cryptography
 #
 # Prints one JSON line: median and best µs per telegram over --runs batches, heap bytes
 # allocated per telegram (MicroPython only: gc.mem_alloc with the collector off), the
 # telegram's size and the 3-of-6 coding time for T1 (what a CC1101 board adds).
 
-import sys
 import gc
 
-_here = __file__ if __file__.startswith("/") else "./" + __file__
-REPO = _here.rsplit("/", 2)[0]
-sys.path.insert(0, REPO + "/lib")
-sys.path.insert(0, REPO + "/firmware")
-try:
-    import micropython  # noqa: F401
-except ImportError:
-    sys.path.append(REPO + "/host_tests/shims")  # CPython: micropython and cryptolib shims
-
-import rt  # noqa: E402
-from wmbus import builder, frame, parser, records  # noqa: E402
+import rt
+from wmbus import builder, frame, parser, records
 
 BATCH = 50
 RUNS = 21

@@ -1,12 +1,13 @@
-# pytest set-up for CPython: the same import paths a device has, plus the
-# CPython-only shims (the `micropython` module) that are never deployed.
-import sys
+# pytest set-up for CPython. The import paths (lib, firmware, boards/host, host_tests, tools
+# and the CPython-only shims such as the `micropython` module, never deployed) come from
+# .venv's path configuration file, which `make setup` writes (tools/repo_paths.py), as for
+# every program .venv/bin/python runs.
 import os
+import sys
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_REPO = os.path.dirname(_HERE)
-for _path in ("lib", "firmware", "boards/host", "host_tests/shims", "host_tests", "tools"):
-    _full = os.path.join(_REPO, _path)
-    if _full in sys.path:  # ahead of site-packages: pysml's top-level "sml" must not shadow lib/sml
-        sys.path.remove(_full)
-    sys.path.insert(0, _full)
+import pytest
+
+_LIB = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+if _LIB not in (os.path.realpath(p) for p in sys.path if p):
+    pytest.exit("%s is not on sys.path: run `make setup` (it writes the repository's import paths into .venv), "
+                "and run the tests with .venv/bin/python" % _LIB, returncode=4)

@@ -1,24 +1,15 @@
 # Log writer for the power-fail test of security/logs.py, run under the MicroPython unix port:
 #
-#   micropython log_writer.py DIR START SEED
+#   MICROPYPATH=$(python3 tools/repo_paths.py micropython) micropython host_tests/log_writer.py DIR START SEED
 #
 # Appends records numbered START, START+1, ... to the consumer log (small, rotating) and
 # every third one to the calibration log (never rotates), printing one line per record
 # once append() returned ("c SEQ N" / "k SEQ N"), until it is killed.
 
 import sys
-import os
 
-_script = __file__ if __file__.startswith("/") else os.getcwd() + "/" + __file__
-_REPO = _script.rsplit("/", 2)[0]
-sys.path.insert(0, _REPO + "/lib")
-try:
-    import micropython  # noqa: F401
-except ImportError:
-    sys.path.insert(0, _REPO + "/host_tests/shims")
-
-import random  # noqa: E402
-from security.logs import DeviceLog  # noqa: E402
+import random
+from security.logs import DeviceLog
 
 CONSUMER = (512, 3, False)  # segment_bytes, segments, keep_all
 CALIBRATION = (1024, 64, True)

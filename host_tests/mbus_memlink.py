@@ -3,16 +3,11 @@
 # under both interpreters. Answers arrive after each slave's delay, whole (colliding
 # answers OR-ed as on the wire); no byte pacing (the pty tests have that).
 
-import sys
 import asyncio
 import rt
-import support
 
-if support.REPO + "/tools" not in sys.path:
-    sys.path.append(support.REPO + "/tools")
-
-import mbus_slaves  # noqa: E402
-from mbus_slaves import Bus, RequestAssembler, merge, build_devices, DEFAULT_DEVICES  # noqa: E402,F401
+import mbus_slaves
+from mbus_slaves import Bus, RequestAssembler, merge, build_devices, DEFAULT_DEVICES  # noqa: F401
 
 
 class MemoryUART:

@@ -3,21 +3,16 @@
 # set in the ring, and acknowledging each stored one on stdout:
 #   ack <seq> <device index> <crc32 of the telegrams, hex>
 # It is killed with SIGKILL at random instants; the parent checks the ring after each kill.
+# (MICROPYPATH from tools/repo_paths.py: micropython_env())
 import sys
 
-_script = __file__ if __file__.startswith("/") else __import__("os").getcwd() + "/" + __file__
-HERE = _script.rsplit("/", 1)[0]
-REPO = HERE.rsplit("/", 1)[0]
-for path in ("lib", "host_tests", "tools"):
-    sys.path.insert(0, REPO + "/" + path)
-
-import asyncio  # noqa: E402
-from binascii import crc32  # noqa: E402
-import store  # noqa: E402
-from clock import Clock  # noqa: E402
-from mbus.master import Master, Device  # noqa: E402
-from mbus.schedule import Scheduler, Entry  # noqa: E402
-from mbus_memlink import MemoryUART, default_bus  # noqa: E402
+import asyncio
+from binascii import crc32
+import store
+from clock import Clock
+from mbus.master import Master, Device
+from mbus.schedule import Scheduler, Entry
+from mbus_memlink import MemoryUART, default_bus
 
 # Small segments so that the ring rotates and evicts while being killed.
 SEGMENT_BYTES = 1024

@@ -1,29 +1,23 @@
 # A scripted MEP device for the two-process tests (run under the MicroPython unix port):
 #
-#   micropython host_tests/mep_probe.py PTY STORAGE_DIR [bench N]
+#   MICROPYPATH=$(python3 tools/repo_paths.py micropython) micropython host_tests/mep_probe.py PTY STORAGE_DIR [bench N]
 #
 # Opens the MEP port on the pty with the host board's UART, takes the MEP key from the
 # key store in STORAGE_DIR, runs the steps below against a real meter process and prints
 # one JSON line per step. With "bench N" it times N real-time table reads instead.
 
-import os
 import sys
 
-_here = __file__ if __file__.startswith("/") else os.getcwd() + "/" + __file__
-_repo = _here.rsplit("/", 2)[0]
-for _path in ("lib", "firmware", "boards/host"):
-    sys.path.insert(0, _repo + "/" + _path)
-
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import struct  # noqa: E402
-import rt  # noqa: E402
-from hostuart import HostUART  # noqa: E402
-from board import board_secret  # noqa: E402
-from security.keystore import KeyStore  # noqa: E402
-from mep import tables as T  # noqa: E402
-from mep.client import Client  # noqa: E402
-from mep.secure import LinkKeys  # noqa: E402
+import asyncio
+import json
+import struct
+import rt
+from hostuart import HostUART
+from board import board_secret
+from security.keystore import KeyStore
+from mep import tables as T
+from mep.client import Client
+from mep.secure import LinkKeys
 
 
 def say(step, **fields):

@@ -1,6 +1,7 @@
 # One boot of a simulated device for test_ota_crash.py (run under the MicroPython unix port):
 #
-#   micropython ota_crash_device.py ROOT FACTORY_DIR BUNDLE_DIR
+#   MICROPYPATH=FACTORY_DIR:$(python3 tools/repo_paths.py micropython) \
+#       micropython host_tests/ota_crash_device.py ROOT FACTORY_DIR BUNDLE_DIR
 #
 # Selects the slot as boards/*/main.py does, checks that the code it would run is one whole
 # version, confirms a trial version, then downloads the next bundle in chunks (resuming one
@@ -9,18 +10,14 @@
 import os
 import sys
 
-_here = __file__ if __file__.startswith("/") else os.getcwd() + "/" + __file__
-REPO = _here.rsplit("/", 2)[0]
+import ota.boot
+
+# The factory folder is on the path (test_ota_crash.py puts it in MICROPYPATH, before lib).
 root, factory, bundles = sys.argv[1], sys.argv[2], sys.argv[3]
-sys.path.insert(0, factory)
-sys.path.insert(0, REPO + "/lib")
-
-import ota.boot  # noqa: E402
-
 slot, state = ota.boot.select(root, [factory])
-import appver  # noqa: E402
-from ota import slots  # noqa: E402
-from ota.receiver import Receiver  # noqa: E402
+import appver
+from ota import slots
+from ota.receiver import Receiver
 
 folder = factory if slot not in slots.SLOTS else slots.slot_dir(root, slot)
 print("BOOT", slot, appver.VERSION, "trial" if state and state["trial"] else "")

@@ -16,10 +16,12 @@ import asyncio
 _script = __file__ if __file__.startswith("/") else os.getcwd() + "/" + __file__
 HERE = _script.rsplit("/", 1)[0]
 REPO = HERE.rsplit("/", 1)[0]
-for path in ("lib", "firmware", "boards/host", "host_tests"):
+# The folders of tools/repo_paths.py (FOLDERS; test_layout checks): set here, not through
+# MICROPYPATH, because a bare-metal port (the 32-bit stage) has no environment.
+for path in ("lib", "firmware", "boards/host", "host_tests", "tools"):
     sys.path.insert(0, REPO + "/" + path)
 
-import support  # noqa: E402  (needs the paths above)
+import support
 
 _CPYTHON_ONLY_TAG = "# test: cpython-only"
 

@@ -1,4 +1,5 @@
-# Store worker process for the crash test and benchmark, run under the MicroPython unix port.
+# Store worker process for the crash test and benchmark, run under the MicroPython unix port
+# (MICROPYPATH=$(python3 tools/repo_paths.py micropython) before each command below).
 #
 #   micropython store_writer.py write DIR SEED   loop: ring appends, record writes, counter
 #                                                 values, one acknowledgement line after each
@@ -13,18 +14,10 @@
 import sys
 import os
 
-_script = __file__ if __file__.startswith("/") else os.getcwd() + "/" + __file__
-_REPO = _script.rsplit("/", 2)[0]
-sys.path.insert(0, _REPO + "/lib")
-try:
-    import micropython  # noqa: F401
-except ImportError:
-    sys.path.insert(0, _REPO + "/host_tests/shims")
-
-import hashlib  # noqa: E402
-import random  # noqa: E402
-from binascii import hexlify  # noqa: E402
-import store  # noqa: E402
+import hashlib
+import random
+from binascii import hexlify
+import store
 
 # The store the crash test drives: small segments so the ring moves on (and evicts) often.
 SEGMENT_BYTES = 512

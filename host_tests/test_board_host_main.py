@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import repo_paths
 import support
 
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
@@ -92,8 +93,6 @@ def test_main_runs_the_app_until_ctrl_c():
 
 
 _STARVE = r"""
-import sys
-sys.path[:0] = [%(repo)r + "/lib", %(repo)r + "/boards/host"]
 import asyncio
 import board
 hw = board.make_hardware({"watchdog_ms": 200, "board": {"storage_dir": %(folder)r}})
@@ -108,7 +107,7 @@ asyncio.run(main())
 
 def test_watchdog_that_is_never_fed_ends_the_process_with_76():
     folder = support.tmpdir("main")
-    done = upy(["-c", _STARVE % {"repo": support.REPO, "folder": folder}])
+    done = upy(["-c", _STARVE % {"folder": folder}], env=repo_paths.micropython_env())
     assert done.returncode == 76, done.stdout + done.stderr
     assert "watchdog: not fed" in done.stdout and "not reached" not in done.stdout
     support.rmtree(folder)
@@ -116,9 +115,8 @@ def test_watchdog_that_is_never_fed_ends_the_process_with_76():
 
 def test_reset_ends_the_process_with_75():
     folder = support.tmpdir("main")
-    script = "import sys\nsys.path[:0] = [%r, %r]\nimport board\nboard.make_hardware(%r).reset()\n" % (
-        support.REPO + "/lib", support.REPO + "/boards/host", {"board": {"storage_dir": folder, "watchdog": False}})
-    done = upy(["-c", script])
+    script = "import board\nboard.make_hardware(%r).reset()\n" % {"board": {"storage_dir": folder, "watchdog": False}}
+    done = upy(["-c", script], env=repo_paths.micropython_env())
     assert done.returncode == 75 and "reset" in done.stdout
     support.rmtree(folder)
 

@@ -7,6 +7,7 @@ import select
 import subprocess
 import sys
 import time
+import repo_paths
 import rt
 import support
 from hostuart import HostUART
@@ -59,7 +60,6 @@ def test_pty_uart_partial_reads_under_cpython():
 
 _ECHO = r"""
 import sys
-sys.path[:0] = [%(repo)r + "/lib", %(repo)r + "/boards/host"]
 import asyncio
 from hostuart import HostUART
 
@@ -87,9 +87,8 @@ def test_pty_uart_partial_reads_under_micropython():
     if not os.path.exists(MICROPYTHON):
         support.skip("no MicroPython unix port in the venv")
     master, slave, path = pty_pair()
-    script = _ECHO % {"repo": support.REPO}
-    child = subprocess.Popen([MICROPYTHON, "-X", "heapsize=512K", "-c", script, path],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    child = subprocess.Popen([MICROPYTHON, "-X", "heapsize=512K", "-c", _ECHO, path],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=repo_paths.micropython_env())
     try:
         assert child.stdout.readline().strip() == "ready"
         time.sleep(0.05)
@@ -151,7 +150,6 @@ def test_pty_write_all_drops_and_counts_bytes_once_the_far_end_hung_up():
 
 _HANG_UP = r"""
 import sys
-sys.path[:0] = [%(repo)r + "/lib", %(repo)r + "/boards/host"]
 import asyncio
 import rt
 from hostuart import HostUART
@@ -190,10 +188,8 @@ def test_pty_hang_up_in_a_new_session_is_eio_not_sighup_under_cpython():
     # As tools/sim.py starts a device: a session of its own. Opened with O_NOCTTY, the pty
     # does not become the controlling terminal, so the hang-up is EIO, not a SIGHUP death.
     master, slave, path = pty_pair()
-    script = _HANG_UP % {"repo": support.REPO}
-    env = dict(os.environ, PYTHONPATH=os.path.join(support.REPO, "host_tests", "shims"))
-    code, output = _run_hang_up_child([sys.executable, "-c", script], path, master, slave,
-                                      start_new_session=True, env=env)
+    code, output = _run_hang_up_child([sys.executable, "-c", _HANG_UP], path, master, slave,
+                                      start_new_session=True)
     assert code == 0, (code, output)
     assert output.split() == ["hung", "up", "True"]
 
@@ -204,9 +200,8 @@ def test_pty_hang_up_under_micropython_outside_a_new_session():
     if not os.path.exists(MICROPYTHON):
         support.skip("no MicroPython unix port in the venv")
     master, slave, path = pty_pair()
-    script = _HANG_UP % {"repo": support.REPO}
-    code, output = _run_hang_up_child([MICROPYTHON, "-X", "heapsize=512K", "-c", script], path,
-                                      master, slave, preexec_fn=lambda: os.setpgid(0, 0))
+    code, output = _run_hang_up_child([MICROPYTHON, "-X", "heapsize=512K", "-c", _HANG_UP], path,
+                                      master, slave, preexec_fn=lambda: os.setpgid(0, 0), env=repo_paths.micropython_env())
     assert code == 0, (code, output)
     assert output.split() == ["hung", "up", "True"]
 
@@ -222,7 +217,6 @@ def test_pty_hang_up_kills_micropython_in_a_new_session_known_limitation():
     if not os.path.exists(MICROPYTHON):
         support.skip("no MicroPython unix port in the venv")
     master, slave, path = pty_pair()
-    script = _HANG_UP % {"repo": support.REPO}
-    code, output = _run_hang_up_child([MICROPYTHON, "-X", "heapsize=512K", "-c", script], path,
-                                      master, slave, start_new_session=True)
+    code, output = _run_hang_up_child([MICROPYTHON, "-X", "heapsize=512K", "-c", _HANG_UP], path,
+                                      master, slave, start_new_session=True, env=repo_paths.micropython_env())
     assert code == -signal.SIGHUP, (code, output)

@@ -6,8 +6,8 @@ import support
 if support.REPO + "/boards/rp2" not in sys.path:
     sys.path.append(support.REPO + "/boards/rp2")  # after boards/host: `board` stays the host's
 
-import adc_dma  # noqa: E402
-from adc_dma import ADCSampler, ADC_BASE  # noqa: E402
+import adc_dma
+from adc_dma import ADCSampler, ADC_BASE
 
 CS = ADC_BASE
 FCS = ADC_BASE + 0x08

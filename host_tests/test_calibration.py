@@ -1,7 +1,6 @@
 # Calibration: solving constants from a reference load, the checksummed store and the
 # append-only calibration log that never rotates.
 
-import math
 import support
 import synth
 from metrology import calibration as C

@@ -15,6 +15,7 @@ import sys
 import time
 
 import log_writer
+import repo_paths
 from support import tmpdir, rmtree
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,7 +30,7 @@ def _micropython():
 
 def _run_once(folder, start, seed, delay_s):
     proc = subprocess.Popen([_micropython(), "-X", "heapsize=512K", os.path.join(HERE, "log_writer.py"), folder,
-                             str(start), str(seed)], stdout=subprocess.PIPE)
+                             str(start), str(seed)], stdout=subprocess.PIPE, env=repo_paths.micropython_env())
     time.sleep(delay_s)
     proc.send_signal(signal.SIGKILL)
     out, _ = proc.communicate()

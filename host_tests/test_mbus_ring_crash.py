@@ -13,6 +13,7 @@ import tempfile
 import time
 from binascii import crc32
 
+import repo_paths
 import store
 from mbus.schedule import unpack_record
 import mbus_ring_writer as writer
@@ -39,7 +40,7 @@ def test_killed_while_storing_loses_nothing_acknowledged():
     try:
         for kill in range(KILLS):
             proc = subprocess.Popen([micropython, "-X", "heapsize=512K", WRITER, folder], stdout=subprocess.PIPE,
-                                    text=True)
+                                    text=True, env=repo_paths.micropython_env())
             first = proc.stdout.readline()
             assert first.startswith("start"), (seed, first)
             # Let it store a few data sets first (a condition, so a loaded machine still kills

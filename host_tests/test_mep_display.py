@@ -12,10 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+import mep_sim
 import support
-
-sys.path.insert(0, os.path.join(support.REPO, "tools"))
-import mep_sim  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

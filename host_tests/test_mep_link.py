@@ -11,10 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+import mep_sim
+import repo_paths
 import support
-
-sys.path.insert(0, os.path.join(support.REPO, "tools"))
-import mep_sim  # noqa: E402
 
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 
@@ -53,7 +52,8 @@ class Rig:
     def probe(self, *extra):
         return subprocess.Popen([MICROPYTHON, "-X", "heapsize=512K", "host_tests/mep_probe.py", self.link.b_path,
                                  self.root + "/probe"] + list(extra),
-                                cwd=support.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                cwd=support.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=repo_paths.micropython_env())
 
     def inbox(self, message):
         mep_sim.write_inbox(self.root + "/inbox", message)

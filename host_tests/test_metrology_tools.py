@@ -9,9 +9,7 @@ import sys
 from hypothesis import given, settings, strategies as st
 import support
 import synth
-
-sys.path.insert(0, os.path.join(support.REPO, "tools"))
-import metrology_run  # noqa: E402
+import metrology_run
 
 CHECK = os.path.join(support.REPO, "tools", "metrology_check.py")
 CALIBRATE = os.path.join(support.REPO, "tools", "calibrate.py")

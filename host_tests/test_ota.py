@@ -497,8 +497,6 @@ def test_the_sender_stops_on_the_refusal():
     import asyncio
     import threading
     from ota.server import serve_stream
-
-    sys.path.insert(0, REPO + "/tools")
     import otatool
 
     root = _device()
@@ -539,7 +537,6 @@ def test_the_sender_stops_on_the_refusal():
             loop.call_soon_threadsafe(stop[0].set_result, None)
         thread.join(60)
         loop.close()
-        sys.path.remove(REPO + "/tools")
         rmtree(root)
 
 

@@ -15,14 +15,13 @@ import select
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
+import repo_paths
 from support import REPO, tmpdir, rmtree
 from store.atomic import AtomicRecord
 
-sys.path.insert(0, os.path.join(REPO, "host_tests", "data", "ota"))
-import make as bundles_make  # noqa: E402
+bundles_make = repo_paths.module_at("host_tests/data/ota/make.py", "ota_bundles_make")
 
 UPY = os.path.join(REPO, ".venv", "bin", "micropython")
 DEVICE = os.path.join(REPO, "host_tests", "ota_crash_device.py")
@@ -73,7 +72,12 @@ def _check(root, factory, expected):
 
 def _start(root, factory):
     return subprocess.Popen([UPY, "-X", "heapsize=512K", DEVICE, root, factory, DATA],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO, env=_device_env(factory))
+
+
+def _device_env(factory):
+    """A device's import path: its factory code first (the slot selection swaps it), then lib."""
+    return repo_paths.micropython_env(first=(factory,))
 
 
 def _lines_until(proc, want, deadline, seen):
@@ -143,7 +147,7 @@ def test_kill_anywhere_always_boots_one_whole_version():
         # Finally let it run: it boots, checks and confirms what it switched to, and updates again.
         for _ in range(2):
             out = subprocess.run([UPY, "-X", "heapsize=512K", DEVICE, root, factory, DATA], capture_output=True,
-                                 text=True, timeout=60, cwd=REPO).stdout
+                                 text=True, timeout=60, cwd=REPO, env=_device_env(factory)).stdout
             assert "CHECK" in out and "SWITCHED" in out, (seed, out)
             _check(root, factory, expected)
         print("seed %d: kills per phase %s, %d switches seen" % (seed, hit, switched))

@@ -454,7 +454,7 @@ def test_ring_start_up_scan_and_reading_fit_in_less_than_a_segment_of_heap():
             held += 1
         except MemoryError:
             size //= 2  # fill the smaller holes too
-    reserve = None
+    del reserve  # releases the hole for the ring below
     gc.collect()
     free = gc.mem_free()
     support.raises(MemoryError, bytearray, 4096)  # a whole segment would not fit

@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 
+import repo_paths
 import store_writer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -74,6 +75,7 @@ def run_writer(upy, folder, seed, rnd):
             [upy, "-X", "heapsize=" + HEAP, WRITER, "write", folder, str(seed)],
             stdout=subprocess.PIPE,
             stderr=err,
+            env=repo_paths.micropython_env(),
         )
         lines = []
         started = threading.Event()
@@ -204,6 +206,7 @@ def final_check_under_micropython(upy, model, folder):
         capture_output=True,
         text=True,
         timeout=60,
+        env=repo_paths.micropython_env(),
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()

@@ -26,15 +26,11 @@ import struct
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _path in ("lib", "host_tests/shims"):
-    _full = os.path.join(REPO, _path)
-    if _full not in sys.path:
-        sys.path.insert(0, _full)
+import repo_paths  # noqa: F401  (the tree's folders on sys.path under any python: tools/repo_paths.py)
 
-from crypto.keywrap import wrap  # noqa: E402
-from security import keys as K  # noqa: E402
-from security import commands as C  # noqa: E402
+from crypto.keywrap import wrap
+from security import keys as K
+from security import commands as C
 
 TIMEOUT_S = 10.0
 

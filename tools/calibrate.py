@@ -18,19 +18,14 @@ refused change (for example a full calibration log).
 
 import argparse
 import json
-import os
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-for path in (os.path.join(REPO, "host_tests", "shims"), os.path.join(REPO, "lib"), os.path.join(REPO, "firmware"),
-             HERE):
-    sys.path.insert(0, path)
+import repo_paths  # noqa: F401  (the tree's folders on sys.path under any python: tools/repo_paths.py)
 
-import metrology_run  # noqa: E402
-from metrology.calibration import CalibrationStore, CalibrationError, solve  # noqa: E402
-from store import StoreError  # noqa: E402
+import metrology_run
+from metrology.calibration import CalibrationStore, CalibrationError, solve
+from store import StoreError
 
 
 class _Measured:

@@ -26,8 +26,8 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import targets  # noqa: E402
+import repo_paths  # noqa: F401  (the tree's folders on sys.path under any python: tools/repo_paths.py)
+import targets
 
 DEVICE_BOARDS = ("esp32", "rp2")
 BOARDS = DEVICE_BOARDS + ("host",)
@@ -140,10 +140,6 @@ def check_config(raw, app, path):
     """
     if not isinstance(raw, dict):
         raise FlashError("config %s: must be a JSON object" % path)
-    for folder in ("lib", "firmware", "host_tests/shims"):
-        full = os.path.join(targets.REPO, folder)
-        if full not in sys.path:
-            sys.path.append(full)
     try:
         import importlib
 
@@ -499,10 +495,6 @@ def _run_provision(a):
 
 
 def _otatool():
-    for folder in ("lib", "host_tests/shims"):
-        full = os.path.join(targets.REPO, folder)
-        if full not in sys.path:
-            sys.path.append(full)
     import otatool
 
     return otatool

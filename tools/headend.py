@@ -26,15 +26,11 @@ import os
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _p in ("lib", "host_tests/shims"):
-    _full = os.path.join(REPO, _p)
-    if _full not in sys.path:
-        sys.path.insert(0, _full)
+import repo_paths  # noqa: F401  (the tree's folders on sys.path under any python: tools/repo_paths.py)
 
-from mbus.vif import VIFE_BACKWARD  # noqa: E402
-from wmbus import parser, records, telegram  # noqa: E402
-from wmbus.errors import WMBusError, UNSUPPORTED, WRONG_MODE  # noqa: E402
+from mbus.vif import VIFE_BACKWARD
+from wmbus import parser, records, telegram
+from wmbus.errors import WMBusError, UNSUPPORTED, WRONG_MODE
 
 C_NAMES = {0x44: "SND_NR", 0x46: "SND_IR"}
 MODES = (7, 5, "ell")  # per meter in the keys file; 7 is the default

@@ -21,20 +21,15 @@ gave an error.
 
 import sys
 
-_script = __file__ if __file__.startswith("/") else None
-if _script is None:
-    import os
-    _script = os.getcwd() + "/" + __file__
-REPO = _script.rsplit("/", 2)[0]
-for _path in ("host_tests/shims", "lib"):
-    sys.path.insert(0, REPO + "/" + _path)
+import repo_paths  # the tree's folders on sys.path under any python: tools/repo_paths.py
+from binascii import unhexlify
 
-from binascii import unhexlify  # noqa: E402
+import rt
+from mbus.decode import decode_frame, app_error_text
+from mbus.errors import MBusError, FrameError
 
-import rt  # noqa: E402  (needs the paths above)
-from mbus.decode import decode_frame, app_error_text  # noqa: E402
-from mbus.errors import MBusError, FrameError  # noqa: E402
-
+REPO = repo_paths.REPO
+_script = REPO + "/tools/mbus_decode.py"
 UPY = REPO + "/.venv/bin/micropython"
 HEAP = "512K"
 _HEADER_KEYS = ("id", "manufacturer", "version", "medium", "access_no", "status")
@@ -162,7 +157,7 @@ def _run_micropython(files):
         print("mbus_decode: --micropython needs the MicroPython unix port at %s (make setup installs it)" % UPY,
               file=sys.stderr)
         return 2
-    return subprocess.call([UPY, "-X", "heapsize=" + HEAP, _script] + files)
+    return subprocess.call([UPY, "-X", "heapsize=" + HEAP, _script] + files, env=repo_paths.micropython_env())
 
 
 def main(argv):

@@ -15,15 +15,10 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import tty
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _path in ("lib", "boards/host", "host_tests/shims"):
-    _full = os.path.join(REPO, _path)
-    if _full not in sys.path:
-        sys.path.insert(0, _full)
 
 LINK_WAIT_S = 5.0
 INBOX = "utility-inbox"

@@ -18,8 +18,8 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import mep_sim  # noqa: E402
+import repo_paths  # noqa: F401  (the tree's folders on sys.path under any python: tools/repo_paths.py)
+import mep_sim
 
 
 def main(argv=None):

@@ -20,10 +20,10 @@ import os
 import subprocess
 import sys
 
+import repo_paths
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "host_tests", "shims"))
-sys.path.insert(0, HERE)
 
 
 def main(argv=None):
@@ -39,7 +39,8 @@ def main(argv=None):
     run_args = [args.csv, str(args.rate), repr(args.v_scale), repr(args.i_scale)]
     if args.micropython:
         upy = os.environ.get("MICROPYTHON") or os.path.join(REPO, ".venv", "bin", "micropython")
-        proc = subprocess.run([upy, "-X", "heapsize=4M", os.path.join(HERE, "metrology_run.py")] + run_args)
+        proc = subprocess.run([upy, "-X", "heapsize=4M", os.path.join(HERE, "metrology_run.py")] + run_args,
+                              env=repo_paths.micropython_env())
         return proc.returncode
     import metrology_run
 

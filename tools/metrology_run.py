@@ -10,14 +10,10 @@ import sys
 import json
 from array import array
 
-_here = __file__ if __file__.startswith("/") else "./" + __file__
-_REPO = _here.rsplit("/", 2)[0]
-for _path in ("lib", "firmware"):
-    if _REPO + "/" + _path not in sys.path:
-        sys.path.insert(0, _REPO + "/" + _path)
+import repo_paths  # noqa: F401  (the tree's folders on sys.path under any python: tools/repo_paths.py)
 
-from metrology.energy import EnergyAccumulator, IMPORT, EXPORT  # noqa: E402
-from meter.metrology import Metrology  # noqa: E402
+from metrology.energy import EnergyAccumulator, IMPORT, EXPORT
+from meter.metrology import Metrology
 
 _BLOCK_PAIRS = 400
 

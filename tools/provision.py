@@ -26,19 +26,15 @@ import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _path in ("lib", "boards/host", "host_tests/shims"):
-    _full = os.path.join(REPO, _path)
-    if _full not in sys.path:
-        sys.path.insert(0, _full)
+import repo_paths  # noqa: F401  (the tree's folders on sys.path under any python: tools/repo_paths.py)
 
-from cryptography.hazmat.primitives import serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from crypto.keywrap import wrap  # noqa: E402
-from security import keys as K  # noqa: E402
-from security import commands as C  # noqa: E402
+from crypto.keywrap import wrap
+from security import keys as K
+from security import commands as C
 
 SEALED_FORMAT = "meter-keys-sealed/1"
 PLAIN_FORMAT = "meter-keys/1"

@@ -32,16 +32,15 @@ import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import mep_sim  # noqa: E402  (the MEP link, key, display port and utility side)
-from simulation.configs import (  # noqa: E402
-    Calendar, admin_setup, meter_config, mep_device_config, ota_setup, mbus_config)
-from simulation.processes import (  # noqa: E402,F401  (HOST_MAIN, EXIT_*: for the tests and benches)
+import repo_paths  # noqa: F401  (the tree's folders on sys.path under any python: tools/repo_paths.py)
+import mep_sim  # the MEP link, key, display port and utility side
+from simulation.configs import Calendar, admin_setup, meter_config, mep_device_config, ota_setup, mbus_config
+from simulation.processes import (  # noqa: F401  (HOST_MAIN, EXIT_*: for the tests and benches)
     Device, MBusSlaves, find_micropython, _detach_child, HOST_MAIN, EXIT_RESET, EXIT_WATCHDOG)
-from simulation.ptys import PtyLink, PtyPort  # noqa: E402
-from simulation.radio import AirHub, SimHeadEnd  # noqa: E402
-from simulation.view import LiveView, Outputs, mep_summary  # noqa: E402
-from simulation import dlms as sim_dlms, sml as sim_sml  # noqa: E402
+from simulation.ptys import PtyLink, PtyPort
+from simulation.radio import AirHub, SimHeadEnd
+from simulation.view import LiveView, Outputs, mep_summary
+from simulation import dlms as sim_dlms, sml as sim_sml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 __all__ = ["AirHub", "Device", "LiveView", "Outputs", "PtyLink", "PtyPort", "find_micropython", "mbus_config",

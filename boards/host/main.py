@@ -31,18 +31,18 @@ def storage_dir_of(config_path):
 
 # Updates (lib/ota): the active slot, if any, replaces the source tree's code on sys.path.
 if len(sys.argv) == 3:
-    import ota.boot  # noqa: E402
+    import ota.boot
 
     _root = storage_dir_of(sys.argv[2])
     if _root is not None:
         ota.boot.select(_root, [_repo + "/" + _p for _p in ("lib", "firmware", "boards/host")])
     del ota
-    import gc  # noqa: E402
+    import gc
 
     gc.collect()  # the selector's garbage, before the application's imports need the heap
 
-import board  # noqa: E402
-import startup  # noqa: E402
+import board
+import startup
 
 if len(sys.argv) != 3 or sys.argv[1] != "--config":
     print("usage: micropython boards/host/main.py --config FILE")

@@ -5,12 +5,11 @@
 # small application trees whose every file names its version, so a test can tell a mix.
 
 import os
-import sys
+
+import otatool
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-sys.path[:0] = [os.path.join(REPO, d) for d in ("tools", "lib", "host_tests/shims")]
-import otatool  # noqa: E402
 
 
 def app_files(version):

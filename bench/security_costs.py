@@ -3,13 +3,21 @@
 # handled end to end (parse, permission, MAC, counter written to flash, act, MAC'd reply)
 # beside its parts, RFC 3394 wrap/unwrap, and a device-log append.
 #
-#   .venv/bin/python bench/security.py [--dir DIR] [--n 200]
+#   .venv/bin/python bench/security_costs.py [--dir DIR] [--n 200]
 #
 # Run with CPython it re-runs itself under the unix port next to it; medians in µs, one
 # JSON line. Results: docs/performance.md.
 
 import sys
 import os
+import json
+import time
+
+from secfix import provisioned, T0
+from security import keys as K
+from security import commands as C
+from crypto.keywrap import wrap, unwrap
+from crypto.cmac import CMAC
 
 _script = __file__ if __file__.startswith("/") else os.getcwd() + "/" + __file__
 REPO = _script.rsplit("/", 2)[0]
@@ -23,20 +31,11 @@ if not hasattr(sys, "implementation") or sys.implementation.name != "micropython
     p.add_argument("--dir", default=None, help="storage folder (default: a temporary one under /tmp)")
     p.add_argument("--n", type=int, default=200)
     a = p.parse_args()
+    import repo_paths
+
     upy = os.path.join(os.path.dirname(sys.executable), "micropython")
     with tempfile.TemporaryDirectory(dir=a.dir) as d:
-        sys.exit(subprocess.call([upy, "-X", "heapsize=512K", _script, d, str(a.n)]))
-
-for path in ("lib", "host_tests"):
-    sys.path.insert(0, REPO + "/" + path)
-
-import json  # noqa: E402
-import time  # noqa: E402
-from secfix import provisioned, T0  # noqa: E402
-from security import keys as K  # noqa: E402
-from security import commands as C  # noqa: E402
-from crypto.keywrap import wrap, unwrap  # noqa: E402
-from crypto.cmac import CMAC  # noqa: E402
+        sys.exit(subprocess.call([upy, "-X", "heapsize=512K", _script, d, str(a.n)], env=repo_paths.micropython_env()))
 
 
 def median_us(fn, n):

@@ -4,7 +4,7 @@
 # here with gcc -O2, and the whole metrology (hot loop plus per-period maths) as a share
 # of one core at 4 kS/s per channel. Run by hand (CPython drives, MicroPython measures):
 #
-#   .venv/bin/python bench/metrology.py [--rounds 7] [--pairs 4000]
+#   .venv/bin/python bench/metrology_kernels.py [--rounds 7] [--pairs 4000]
 #
 # Each round runs every contender once, one after the other, so the ratios come from
 # the same moments of this shared, noisy machine; the medians over rounds are reported.
@@ -12,6 +12,7 @@
 #
 # Under MicroPython with "inner" as first argument the script measures and prints JSON.
 
+import json  # both interpreters
 import sys
 
 _C_SOURCE = r"""
@@ -96,9 +97,6 @@ def _inner(pairs, sample_path):
     import time
     from array import array
 
-    # This script is named metrology.py too: the library must come first.
-    here = __file__ if __file__.startswith("/") else "./" + __file__
-    sys.path.insert(0, here.rsplit("/", 2)[0] + "/lib")
     from metrology import kernel as K
     from metrology.maths import Engine
 
@@ -154,9 +152,10 @@ def main():
     import subprocess
     import tempfile
 
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sys.path[:0] = [os.path.join(repo, p) for p in ("host_tests", "host_tests/shims", "lib")]
+    import repo_paths
     import synth
+
+    repo = repo_paths.REPO
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
@@ -185,7 +184,7 @@ def main():
                 done = subprocess.run([c_exe, str(args.pairs), "20", sample_path], capture_output=True, text=True)
                 row.update(json.loads(done.stdout))
             done = subprocess.run([upy, "-X", "heapsize=4M", os.path.abspath(__file__), "inner", str(args.pairs),
-                                   sample_path], capture_output=True, text=True)
+                                   sample_path], capture_output=True, text=True, env=repo_paths.micropython_env())
             if done.returncode != 0:
                 sys.exit("micropython failed: " + done.stderr + done.stdout)
             row.update(json.loads(done.stdout))
@@ -209,8 +208,6 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-
-import json  # noqa: E402  (both interpreters)
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "inner":
