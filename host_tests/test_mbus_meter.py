@@ -1,5 +1,7 @@
 # The meter's M-Bus task: the config section, wiring to the board's port, the
 # installation scan kept in the store, and the task under the supervisor.
+import asyncio
+
 import support
 import store
 from hardware import Hardware
