@@ -217,7 +217,7 @@ class MBusView:
             return False
         if rec.vif & 0x7F >= 0x6C or rec.unit not in _MBUS_UNITS:
             return False
-        return V.lookup(V.PRIMARY, rec.vif)[4] == V.NUMBER and not isinstance(rec.value, str)
+        return V.lookup(V.PRIMARY, rec.vif)[4] == V.NUMBER and rec.number() is not None
 
     def _device(self, channel):
         devices = self.port.cfg["devices"]
@@ -247,19 +247,35 @@ class MBusView:
 
     def value(self, channel):
         """(integer value, scaler, unit, status, capture time) or None before a data set."""
-        from mbus import vif as V
-
         self._scan()
         got = self._newest.get(channel)
         if got is None:
             return None
         time_s, header, rec = got
-        exp = V.lookup(V.PRIMARY, rec.vif)[3]
-        value = rec.value
-        # The decoder scaled the raw integer by 10^exp; undo it exactly for exp >= 0 and by
-        # rounding otherwise (raw M-Bus values have at most 8 BCD digits or 48 bits).
-        raw = value // 10 ** exp if exp >= 0 and isinstance(value, int) else int(round(value * 10 ** -exp))
-        return raw, exp, _MBUS_UNITS[rec.unit], header.get("status") or 0, time_s
+        value, scaler = register_number(rec)
+        return value, scaler, _MBUS_UNITS[rec.unit], header.get("status") or 0, time_s
+
+
+_INT64_LIMIT = 1 << 63
+
+
+def register_number(rec):
+    """(integer, scaler) of a number record for a COSEM register: the record layer's exact
+    integer and decimal exponent (no float). An integer or BCD field fits as it is; a real's
+    exact binary value can run to 30 digits or more, so it is rounded once (half away from
+    zero) to what a 64-bit value holds: 18 digits, far beyond a single's 7. The scaler stays
+    within int8: the smallest single (1.4e-45) becomes 19 digits times 10**-63."""
+    value, exp = rec.number()
+    mag = -value if value < 0 else value
+    k = 0
+    while mag >= _INT64_LIMIT * 10 ** k:
+        k += 1
+    if k:
+        div = 10 ** k
+        mag = (2 * mag + div) // (2 * div)
+        value = -mag if value < 0 else mag
+        exp += k
+    return value, exp
 
 
 class DlmsMeter:
@@ -291,7 +307,7 @@ class DlmsMeter:
         metrology = getattr(self.meter, "metrology", None)
         if metrology is None:
             return 0
-        return int(round(getattr(metrology.readings, name) * scale))
+        return round(getattr(metrology.readings, name) * scale)  # float reading to the register's integer
 
     def _status_byte(self):
         return 0 if getattr(self.meter, "metrology", None) is not None else 0x01  # bit 0: no measurement
