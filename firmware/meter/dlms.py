@@ -81,8 +81,6 @@ class _EventRows:
         self.depth = depth
 
     def rows(self):
-        if self.log is None:
-            return
         import json
 
         ring = self.log.ring
@@ -293,6 +291,8 @@ class DlmsMeter:
         self._change_key = change_key
         self.counts = {"connections": 0, "apdus": 0}
         self.ports = []
+        self.tcp_server = None
+        self._signature = None  # SHA-256 of the application's modules, on first read
         self._objects(mbus)
 
     # ---- values
@@ -304,13 +304,13 @@ class DlmsMeter:
         return regs[k] if k < len(regs) else 0
 
     def _reading(self, name, scale):
-        metrology = getattr(self.meter, "metrology", None)
+        metrology = self.meter.metrology
         if metrology is None:
             return 0
         return round(getattr(metrology.readings, name) * scale)  # float reading to the register's integer
 
     def _status_byte(self):
-        return 0 if getattr(self.meter, "metrology", None) is not None else 0x01  # bit 0: no measurement
+        return 0 if self.meter.metrology is not None else 0x01  # bit 0: no measurement
 
     def set_time(self, t):
         if self._set_time is None:
@@ -362,8 +362,7 @@ class DlmsMeter:
                    (3, _EXPORT_LN, 2, X.UINT32))
         add(ProfileGeneric("1-0:99.1.0", columns, self.load, _QUARTER_S))
         add(ProfileGeneric("1-0:99.2.0", columns, self.daily, _DAY_S))
-        logs = getattr(self.meter, "logs", None)
-        events = _EventRows(logs.system if logs is not None else None, cfg["event_log_depth"])
+        events = _EventRows(self.meter.logs.system, cfg["event_log_depth"])
         add(Data(_EVENT_CODE_LN, lambda: (X.UINT16, self._last_event(events)), ((READ, READ), (NO, READ))))
         add(ProfileGeneric("0-0:99.98.0", ((8, CLOCK_LN, 2, X.DATE_TIME), (1, _EVENT_CODE_LN, 2, X.UINT16)),
                            events, 0, public=False))
@@ -392,7 +391,7 @@ class DlmsMeter:
 
     def _firmware_signature(self):
         # SHA-256 of the running application's modules (computed once, on first read).
-        sig = getattr(self, "_signature", None)
+        sig = self._signature
         if sig is None:
             import hashlib
             import os
@@ -466,7 +465,7 @@ class DlmsMeter:
             self.ports.remove(port)
 
     def close(self):
-        server = getattr(self, "tcp_server", None)
+        server = self.tcp_server
         if server is not None:
             server.close()
             self.tcp_server = None
@@ -528,10 +527,12 @@ def key_changer(security):
     return change
 
 
-def add_to(meter, sup, margin_ms):
+def add_to(meter, sup, margin_ms, commands):
     """The meter's DLMS tasks (app.py calls this when dlms.enabled): the ports on
     hw.dlms_uart (or the optical port when optical.protocol is "dlms") and on dlms.tcp,
-    and the profile capture. Returns the DlmsMeter, or None where there is nothing to serve."""
+    and the profile capture. commands: the admin's security.commands.Commands, whose time
+    rules decide a clock set (None without a key store: the clock is read-only). Returns
+    the DlmsMeter."""
     hw = meter.hw
     cfg = meter.cfg["dlms"]
     log = meter.log.tagged("dlms")
@@ -541,21 +542,19 @@ def add_to(meter, sup, margin_ms):
         uart = hw.optical_uart
         mode_e = cfg["optical_mode_e"]  # a probe opens with the IEC 62056-21 sign-on
     security = build_security(hw, log, cfg["manufacturer"])
-    commands = getattr(getattr(meter, "admin", None), "commands", None)
+    set_time = None
+    if commands is not None:
+        def set_time(t):
+            # The admin time rules (drift limit, logged to the system log) decide.
+            commands.set_time_authorised(t, "dlms")
 
-    def set_time(t):
-        # The admin time rules (drift limit, logged to the system log) decide.
-        if commands is None:
-            raise ValueError("no time rules without the admin key store")
-        commands._set_time(t, hw.clock.time_s())
-
-    mbus = MBusView(meter.mbus) if getattr(meter, "mbus", None) is not None else None
+    mbus = MBusView(meter.mbus) if meter.mbus is not None else None
     dm = DlmsMeter(meter, cfg, log, security=security, set_time=set_time, change_key=key_changer(security),
                    mbus=mbus)
     tcp = cfg["tcp"]
 
     async def serve(progress):
-        if tcp and getattr(dm, "tcp_server", None) is None:
+        if tcp and dm.tcp_server is None:
             host, port = tcp.rsplit(":", 1)
             await dm.start_tcp(host, int(port))
             log.info("TCP wrapper on %s", tcp)
