@@ -176,9 +176,14 @@ _MBUS_UNITS = {"Wh": 30, "J": 25, "m^3": 13, "kg": 20, "W": 27, "J/h": 26, "m^3/
 
 
 def _manufacturer_code(name):
-    if not name or len(name) != 3:
+    # The decoder keeps the letters; class 72 wants the M-field value back (0: none valid).
+    from wmbus.errors import WMBusError
+    from wmbus.telegram import manufacturer_code
+
+    try:
+        return manufacturer_code(name or "")
+    except WMBusError:
         return 0
-    return ((ord(name[0]) - 64) << 10) | ((ord(name[1]) - 64) << 5) | (ord(name[2]) - 64)
 
 
 class MBusView:
