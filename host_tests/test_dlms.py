@@ -324,3 +324,17 @@ def test_mbus_values_reach_the_register_as_exact_integers():
     # the smallest subnormal, 2**-149 W (105 digits): the scaler stays within int8
     assert number((0x05, 0x2B, 0x01, 0x00, 0x00, 0x00)) == (1401298464324817071, -63)
     assert number((0x05, 0x2B, 0x00, 0x00, 0x80, 0xBF)) == (-1, 0), "-1.0f"
+
+
+def test_hdlc_fcs_and_the_sml_crc_are_one_crc():
+    # crc_x25 serves both (viper on MicroPython, Python on CPython): the check value, any
+    # slice of a memoryview, and chained pieces give the same CRC.
+    import crc_x25
+
+    assert H.fcs16 is crc_x25.crc16, "HDLC's FCS-16 is crc_x25.crc16"
+    assert crc_x25.crc16(b"123456789") == 0x906E, "CRC-16/X-25 check value"
+    data = bytes((7 * i + 3) & 0xFF for i in range(300))
+    whole = crc_x25.crc16(data, 5, 290)
+    assert crc_x25.crc16(memoryview(data)[5:290]) == whole, "a memoryview slice gives the same CRC"
+    crc = crc_x25.update(crc_x25.INIT, data, 5, 100)
+    assert crc_x25.update(crc, data, 100, 290) ^ 0xFFFF == whole, "chained pieces give the same CRC"
