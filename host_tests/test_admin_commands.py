@@ -137,6 +137,37 @@ def test_clock_lost_behind_last_sync_accepts_only_a_later_time():
         rmtree(d)
 
 
+def test_a_clock_set_another_channel_authorised_follows_the_same_rules():
+    # DLMS's management association (HLS-GMAC) sets the clock through set_time_authorised:
+    # the same drift rule, persisted sync and events, which name the channel.
+    d = tmpdir("adm")
+    try:
+        device, head = provisioned(d)
+        clock = device.commands.clock
+        device.commands.set_time_authorised(T0 + 5000, "dlms")  # first sync: any correction
+        assert abs(clock.time_s() - (T0 + 5000)) <= 1, "the first synchronisation sets the clock"
+        clock.set_time_s(T0 + 15000)  # 10 000 s later: 300 s allowed
+        try:
+            device.commands.set_time_authorised(T0 + 15000 + 400, "dlms")
+            raise AssertionError("a 400 s correction after 10 000 s was expected to be refused")
+        except K.SecurityError as exc:
+            assert exc.reason == "drift", exc
+        assert abs(clock.time_s() - (T0 + 15000)) <= 1, "a refused set leaves the clock alone"
+        device.commands.set_time_authorised(T0 + 15000 + 290, "dlms")
+        events = [(r["kind"], r.get("by")) for r in _system(device) if r["kind"].startswith("time_")]
+        assert events == [("time_set", "dlms"), ("time_refused", "dlms"), ("time_set", "dlms")], events
+        device.close()
+        again = Device(d, start_s=T0)  # the synchronisation is persisted: behind it is refused
+        try:
+            again.commands.set_time_authorised(T0 + 10000, "dlms")
+            raise AssertionError("a time before the last synchronisation was expected to be refused")
+        except K.SecurityError:
+            pass
+        again.close()
+    finally:
+        rmtree(d)
+
+
 def test_wake_up_never_answers_and_only_calls_on_wake_when_valid():
     d = tmpdir("adm")
     try:

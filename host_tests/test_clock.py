@@ -11,6 +11,17 @@ def test_civil_dates_known_points():
     assert clock.iso8601(1700000000) == "2023-11-14T22:13:20Z"
 
 
+def test_days_from_civil_inverts_the_clock():
+    # One calendar arithmetic for the scheduler, DLMS date-times and SML (clock.py).
+    for days in range(-800_000, 80_000, 997):
+        y, mo, d, _, _, _, _ = clock.civil_from_epoch_s(days * 86400)
+        assert clock.days_from_civil(y, mo, d) == days, "%d days: %d-%02d-%02d" % (days, y, mo, d)
+    assert clock.epoch_from_civil(2000, 2, 29) == 951782400, "leap day 2000"
+    assert clock.epoch_from_civil(2028, 2, 29, 23, 59, 59) == 1835481599
+    assert clock.days_in_month(1900, 2) == 28 and clock.days_in_month(2000, 2) == 29
+    assert clock.days_in_month(2024, 2) == 29 and clock.days_in_month(2023, 4) == 30
+
+
 def test_clock_runs_speed_times_faster():
     c = clock.Clock(speed=1000, start_s=1_000_000)
     rt.sleep_ms_blocking(50)

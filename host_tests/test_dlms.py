@@ -301,3 +301,40 @@ def test_a_value_the_meter_cannot_encode_is_an_answer_not_a_crash():
     server.handle(a, _aarq_public())
     out = bytes(server.handle(a, b"\xc0\x01\xc1\x00\x03\x01\x00\x01\x08\x00\xff\x02\x00"))
     assert out == b"\xd8\x01\x03" and server.counts["internal_error"] == 1, out.hex()
+
+
+def test_mbus_values_reach_the_register_as_exact_integers():
+    # 0-b:24.2.1 takes the record layer's integer and exponent: no float on the way, so the
+    # 32-bit port (24-bit floats) gives the same digits. A real's exact binary value is
+    # rounded once, on purpose, to 64 bits with an int8 scaler.
+    from mbus.decode import decode_user_data
+    from meter.dlms import register_number
+
+    def number(record_bytes):
+        return register_number(decode_user_data(0x78, bytes(record_bytes)).records[0])
+
+    # 32-bit integer in litres: 123456789 l, the float path gave 123456.7890625 m^3 on a single
+    assert number((0x04, 0x13, 0x15, 0xCD, 0x5B, 0x07)) == (123456789, -3)
+    assert number((0x04, 0x13, 0xFB, 0xFF, 0xFF, 0xFF)) == (-5, -3), "negative values keep their sign"
+    assert number((0x0E, 0x03, 0x12, 0x90, 0x78, 0x56, 0x34, 0x12)) == (123456789012, 0), "12 BCD digits"
+    # kW as a real, 13426.15625 kW: 13426156.25 W exactly
+    assert number((0x05, 0x2E, 0xA0, 0xC8, 0x51, 0x46)) == (1342615625, -2)
+    # 0.1f in W is 0.100000001490116119384765625: 27 digits, rounded to 19
+    assert number((0x05, 0x2B, 0xCD, 0xCC, 0xCC, 0x3D)) == (1000000014901161194, -19)
+    # the smallest subnormal, 2**-149 W (105 digits): the scaler stays within int8
+    assert number((0x05, 0x2B, 0x01, 0x00, 0x00, 0x00)) == (1401298464324817071, -63)
+    assert number((0x05, 0x2B, 0x00, 0x00, 0x80, 0xBF)) == (-1, 0), "-1.0f"
+
+
+def test_hdlc_fcs_and_the_sml_crc_are_one_crc():
+    # crc_x25 serves both (viper on MicroPython, Python on CPython): the check value, any
+    # slice of a memoryview, and chained pieces give the same CRC.
+    import crc_x25
+
+    assert H.fcs16 is crc_x25.crc16, "HDLC's FCS-16 is crc_x25.crc16"
+    assert crc_x25.crc16(b"123456789") == 0x906E, "CRC-16/X-25 check value"
+    data = bytes((7 * i + 3) & 0xFF for i in range(300))
+    whole = crc_x25.crc16(data, 5, 290)
+    assert crc_x25.crc16(memoryview(data)[5:290]) == whole, "a memoryview slice gives the same CRC"
+    crc = crc_x25.update(crc_x25.INIT, data, 5, 100)
+    assert crc_x25.update(crc, data, 100, 290) ^ 0xFFFF == whole, "chained pieces give the same CRC"

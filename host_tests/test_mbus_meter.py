@@ -11,7 +11,8 @@ from log import Log
 from meter.config import SCHEMA, MBUS_EVERY
 from meter.mbus import MBusPort
 from mbus import master as M
-from mbus.schedule import EVERY, unpack_record, epoch_s
+from mbus.schedule import EVERY, unpack_record
+from clock import epoch_from_civil as epoch_s
 from mbus_memlink import MemoryUART, default_bus
 
 

@@ -4,7 +4,7 @@
 
 import rt
 import support
-from sml import crc as C
+import crc_x25 as C
 from sml import messages as M
 from sml import transport as T
 from sml.codec import Writer, Parser, read_tl, T_INT, T_UINT, T_OCTETS, T_LIST

@@ -79,6 +79,34 @@ class Clock:
         return calendar_ms // self.speed
 
 
+# -- civil dates (UTC, proleptic Gregorian): the one home of the calendar arithmetic ---------
+
+
+def is_leap(year):
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def days_in_month(year, month):
+    if month == 2:
+        return 29 if is_leap(year) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def days_from_civil(year, month, day):
+    """Days since 1970-01-01 of a date: the inverse of civil_from_epoch_s (Howard Hinnant's
+    days-from-civil; floor division makes it right for years before 0 too)."""
+    y = year - 1 if month <= 2 else year
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month - 3 if month > 2 else month + 9) + 2) // 5 + day - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+def epoch_from_civil(year, month, day, hour=0, minute=0, second=0):
+    """Epoch seconds (UTC) of a date and time."""
+    return days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+
+
 def civil_from_epoch_s(epoch_s):
     """(year, month, day, hour, minute, second, weekday 0=Monday) in UTC, any port epoch."""
     # Two operations on the epoch (a long int on 32-bit ports), then small ints only, and

@@ -122,7 +122,7 @@ class Meter:
         if self.cfg["dlms"]["enabled"] and self._dlms_port():  # DLMS/COSEM ports and profiles (meter/dlms.py)
             from meter.dlms import add_to
 
-            self.dlms = add_to(self, sup, _STALL_MARGIN_MS)
+            self.dlms = add_to(self, sup, _STALL_MARGIN_MS, self.admin.commands)
         self.log.info(
             "meter %s on %s: registers %d/%d Wh",
             self.cfg["meter_id"],

@@ -81,8 +81,6 @@ class _EventRows:
         self.depth = depth
 
     def rows(self):
-        if self.log is None:
-            return
         import json
 
         ring = self.log.ring
@@ -178,9 +176,14 @@ _MBUS_UNITS = {"Wh": 30, "J": 25, "m^3": 13, "kg": 20, "W": 27, "J/h": 26, "m^3/
 
 
 def _manufacturer_code(name):
-    if not name or len(name) != 3:
+    # The decoder keeps the letters; class 72 wants the M-field value back (0: none valid).
+    from wmbus.errors import WMBusError
+    from wmbus.telegram import manufacturer_code
+
+    try:
+        return manufacturer_code(name or "")
+    except WMBusError:
         return 0
-    return ((ord(name[0]) - 64) << 10) | ((ord(name[1]) - 64) << 5) | (ord(name[2]) - 64)
 
 
 class MBusView:
@@ -217,7 +220,7 @@ class MBusView:
             return False
         if rec.vif & 0x7F >= 0x6C or rec.unit not in _MBUS_UNITS:
             return False
-        return V.lookup(V.PRIMARY, rec.vif)[4] == V.NUMBER and not isinstance(rec.value, str)
+        return V.lookup(V.PRIMARY, rec.vif)[4] == V.NUMBER and rec.number() is not None
 
     def _device(self, channel):
         devices = self.port.cfg["devices"]
@@ -247,19 +250,35 @@ class MBusView:
 
     def value(self, channel):
         """(integer value, scaler, unit, status, capture time) or None before a data set."""
-        from mbus import vif as V
-
         self._scan()
         got = self._newest.get(channel)
         if got is None:
             return None
         time_s, header, rec = got
-        exp = V.lookup(V.PRIMARY, rec.vif)[3]
-        value = rec.value
-        # The decoder scaled the raw integer by 10^exp; undo it exactly for exp >= 0 and by
-        # rounding otherwise (raw M-Bus values have at most 8 BCD digits or 48 bits).
-        raw = value // 10 ** exp if exp >= 0 and isinstance(value, int) else int(round(value * 10 ** -exp))
-        return raw, exp, _MBUS_UNITS[rec.unit], header.get("status") or 0, time_s
+        value, scaler = register_number(rec)
+        return value, scaler, _MBUS_UNITS[rec.unit], header.get("status") or 0, time_s
+
+
+_INT64_LIMIT = 1 << 63
+
+
+def register_number(rec):
+    """(integer, scaler) of a number record for a COSEM register: the record layer's exact
+    integer and decimal exponent (no float). An integer or BCD field fits as it is; a real's
+    exact binary value can run to 30 digits or more, so it is rounded once (half away from
+    zero) to what a 64-bit value holds: 18 digits, far beyond a single's 7. The scaler stays
+    within int8: the smallest single (1.4e-45) becomes 19 digits times 10**-63."""
+    value, exp = rec.number()
+    mag = -value if value < 0 else value
+    k = 0
+    while mag >= _INT64_LIMIT * 10 ** k:
+        k += 1
+    if k:
+        div = 10 ** k
+        mag = (2 * mag + div) // (2 * div)
+        value = -mag if value < 0 else mag
+        exp += k
+    return value, exp
 
 
 class DlmsMeter:
@@ -277,6 +296,8 @@ class DlmsMeter:
         self._change_key = change_key
         self.counts = {"connections": 0, "apdus": 0}
         self.ports = []
+        self.tcp_server = None
+        self._signature = None  # SHA-256 of the application's modules, on first read
         self._objects(mbus)
 
     # ---- values
@@ -288,13 +309,13 @@ class DlmsMeter:
         return regs[k] if k < len(regs) else 0
 
     def _reading(self, name, scale):
-        metrology = getattr(self.meter, "metrology", None)
+        metrology = self.meter.metrology
         if metrology is None:
             return 0
-        return int(round(getattr(metrology.readings, name) * scale))
+        return round(getattr(metrology.readings, name) * scale)  # float reading to the register's integer
 
     def _status_byte(self):
-        return 0 if getattr(self.meter, "metrology", None) is not None else 0x01  # bit 0: no measurement
+        return 0 if self.meter.metrology is not None else 0x01  # bit 0: no measurement
 
     def set_time(self, t):
         if self._set_time is None:
@@ -346,8 +367,7 @@ class DlmsMeter:
                    (3, _EXPORT_LN, 2, X.UINT32))
         add(ProfileGeneric("1-0:99.1.0", columns, self.load, _QUARTER_S))
         add(ProfileGeneric("1-0:99.2.0", columns, self.daily, _DAY_S))
-        logs = getattr(self.meter, "logs", None)
-        events = _EventRows(logs.system if logs is not None else None, cfg["event_log_depth"])
+        events = _EventRows(self.meter.logs.system, cfg["event_log_depth"])
         add(Data(_EVENT_CODE_LN, lambda: (X.UINT16, self._last_event(events)), ((READ, READ), (NO, READ))))
         add(ProfileGeneric("0-0:99.98.0", ((8, CLOCK_LN, 2, X.DATE_TIME), (1, _EVENT_CODE_LN, 2, X.UINT16)),
                            events, 0, public=False))
@@ -376,7 +396,7 @@ class DlmsMeter:
 
     def _firmware_signature(self):
         # SHA-256 of the running application's modules (computed once, on first read).
-        sig = getattr(self, "_signature", None)
+        sig = self._signature
         if sig is None:
             import hashlib
             import os
@@ -450,7 +470,7 @@ class DlmsMeter:
             self.ports.remove(port)
 
     def close(self):
-        server = getattr(self, "tcp_server", None)
+        server = self.tcp_server
         if server is not None:
             server.close()
             self.tcp_server = None
@@ -512,10 +532,12 @@ def key_changer(security):
     return change
 
 
-def add_to(meter, sup, margin_ms):
+def add_to(meter, sup, margin_ms, commands):
     """The meter's DLMS tasks (app.py calls this when dlms.enabled): the ports on
     hw.dlms_uart (or the optical port when optical.protocol is "dlms") and on dlms.tcp,
-    and the profile capture. Returns the DlmsMeter, or None where there is nothing to serve."""
+    and the profile capture. commands: the admin's security.commands.Commands, whose time
+    rules decide a clock set (None without a key store: the clock is read-only). Returns
+    the DlmsMeter."""
     hw = meter.hw
     cfg = meter.cfg["dlms"]
     log = meter.log.tagged("dlms")
@@ -525,21 +547,19 @@ def add_to(meter, sup, margin_ms):
         uart = hw.optical_uart
         mode_e = cfg["optical_mode_e"]  # a probe opens with the IEC 62056-21 sign-on
     security = build_security(hw, log, cfg["manufacturer"])
-    commands = getattr(getattr(meter, "admin", None), "commands", None)
+    set_time = None
+    if commands is not None:
+        def set_time(t):
+            # The admin time rules (drift limit, logged to the system log) decide.
+            commands.set_time_authorised(t, "dlms")
 
-    def set_time(t):
-        # The admin time rules (drift limit, logged to the system log) decide.
-        if commands is None:
-            raise ValueError("no time rules without the admin key store")
-        commands._set_time(t, hw.clock.time_s())
-
-    mbus = MBusView(meter.mbus) if getattr(meter, "mbus", None) is not None else None
+    mbus = MBusView(meter.mbus) if meter.mbus is not None else None
     dm = DlmsMeter(meter, cfg, log, security=security, set_time=set_time, change_key=key_changer(security),
                    mbus=mbus)
     tcp = cfg["tcp"]
 
     async def serve(progress):
-        if tcp and getattr(dm, "tcp_server", None) is None:
+        if tcp and dm.tcp_server is None:
             host, port = tcp.rsplit(":", 1)
             await dm.start_tcp(host, int(port))
             log.info("TCP wrapper on %s", tcp)

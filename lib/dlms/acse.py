@@ -46,19 +46,6 @@ class AcseError(ValueError):
     pass
 
 
-def _ber_length(r):
-    b = r.byte()
-    if b < 0x80:
-        return b
-    k = b & 0x7F
-    if k == 0 or k > 2:
-        raise AcseError("ber length")
-    n = 0
-    for _ in range(k):
-        n = (n << 8) | r.byte()
-    return n
-
-
 def _oid_last(value, kind):
     # 60 85 74 05 08 <kind> <x>
     if len(value) != 7 or value[:5] != _OID_PREFIX or value[5] != kind:
@@ -82,14 +69,14 @@ def parse_aarq(data):
     try:
         if r.byte() != AARQ:
             raise AcseError("not an AARQ")
-        end = _ber_length(r)
+        end = r.length()
         end += r.pos
         if end != r.end:
             raise AcseError("AARQ length")
         a = Aarq()
         while r.pos < end:
             tag = r.byte()
-            length = _ber_length(r)
+            length = r.length()
             value = r.take(length)
             if tag == 0xA1:  # application-context-name: 06 07 <oid>
                 if len(value) < 2 or value[0] != 0x06 or value[1] != len(value) - 2:
@@ -109,7 +96,7 @@ def parse_aarq(data):
                 if len(value) < 2 or value[0] != 0x04:
                     raise AcseError("user information")
                 inner = Reader(value, 1)
-                k = _ber_length(inner)
+                k = inner.length()
                 if k != inner.left():
                     raise AcseError("user information length")
                 a.user_info = value[inner.pos:]
@@ -211,13 +198,13 @@ def parse_rlrq(data):
     try:
         if r.byte() != RLRQ:
             raise AcseError("not an RLRQ")
-        end = _ber_length(r) + r.pos
+        end = r.length() + r.pos
         if end != r.end:
             raise AcseError("RLRQ length")
         info = None
         while r.pos < end:
             tag = r.byte()
-            value = r.take(_ber_length(r))
+            value = r.take(r.length())
             if tag == 0xBE and len(value) >= 2 and value[0] == 0x04:
                 info = value[2:]
         return info

@@ -7,7 +7,7 @@
 
 import struct
 from micropython import const
-from clock import civil_from_epoch_s
+from clock import civil_from_epoch_s, epoch_from_civil
 
 DATE_TIME_BYTES = const(12)
 _NO_DEVIATION = const(-0x8000)
@@ -21,15 +21,6 @@ def encode(epoch_s, out=None, status=0):
         out = bytearray(DATE_TIME_BYTES)
     struct.pack_into(">HBBBBBBBhB", out, 0, y, mo, d, wd + 1, h, mi, s, 0, 0, status)
     return out
-
-
-def _days_from_civil(year, month, day):
-    # The inverse of clock.civil_from_epoch_s (Howard Hinnant's days-from-civil).
-    y = year - 1 if month <= 2 else year
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (month - 3 if month > 2 else month + 9) + 2) // 5 + day - 1
-    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
 
 
 def decode(data, open_value=None):
@@ -47,7 +38,7 @@ def decode(data, open_value=None):
     s = 0 if s == _WILD else s
     if h > 23 or mi > 59 or s > 59:
         raise ValueError("time out of range")
-    t = _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
+    t = epoch_from_civil(y, mo, d, h, mi, s)
     # Deviation is local minus UTC in minutes in the standard's 2nd edition sense used by
     # both clients (local = UTC + deviation); unspecified means the meter's time (UTC).
     if dev != _NO_DEVIATION:

@@ -4,8 +4,8 @@
 #
 # Frame format type 3:  7E | A0 + S + length(11 bits) | dest | src | control | [HCS | info] | FCS | 7E
 # Addresses: client 1 byte (SAP << 1 | 1); server 1, 2 or 4 bytes (upper = logical device,
-# lower = physical), answered in the form the client used. FCS-16 (CRC-16/X.25) over the
-# frame between the flags; HCS is the same over the header.
+# lower = physical), answered in the form the client used. FCS-16 (CRC-16/X.25, crc_x25.py)
+# over the frame between the flags; HCS is the same over the header.
 #
 # Link rules kept here: SNRM/UA with negotiation of max information length and window,
 # I frames with N(S)/N(R), RR/RNR, segmentation both ways (S bit; the last frame of a
@@ -14,6 +14,7 @@
 # Bad FCS/HCS or a frame for another address is dropped and counted, as the standard says.
 
 from micropython import const
+from crc_x25 import crc16 as fcs16
 from dlms.axdr import Writer
 
 FLAG = const(0x7E)
@@ -34,29 +35,6 @@ MAX_WINDOW = const(7)
 MAX_APDU = const(2048)  # a segmented request longer than this is refused (FRMR)
 LLC_REQUEST = b"\xe6\xe6\x00"
 LLC_RESPONSE = b"\xe6\xe7\x00"
-
-
-def _fcs_table():
-    table = []
-    for b in range(256):
-        v = b
-        for _ in range(8):
-            v = (v >> 1) ^ 0x8408 if v & 1 else v >> 1
-        table.append(v)
-    return tuple(table)
-
-
-_TABLE = _fcs_table()
-
-
-def fcs16(data, start=0, end=None):
-    """CRC-16/X.25 of data[start:end] (the value to append little-endian)."""
-    crc = 0xFFFF
-    table = _TABLE
-    for i in range(start, len(data) if end is None else end):
-        crc = (crc >> 8) ^ table[(crc ^ data[i]) & 0xFF]
-    return crc ^ 0xFFFF
-
 
 class HdlcError(ValueError):
     pass

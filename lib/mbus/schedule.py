@@ -14,7 +14,7 @@
 import struct
 from micropython import const
 import status as _status
-from clock import civil_from_epoch_s
+from clock import civil_from_epoch_s, days_from_civil, days_in_month
 from mbus import master as M
 from mbus.errors import MBusError
 
@@ -52,31 +52,7 @@ _APP_EVENTS = {FLAG_BUSY: "application_busy", FLAG_APP_ERROR: "application_error
                FLAG_ABNORMAL: "abnormal_condition"}
 
 
-# -- calendar arithmetic (UTC) -----------------------------------------------------
-
-
-def is_leap(year):
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-
-
-def days_in_month(year, month):
-    if month == 2:
-        return 29 if is_leap(year) else 28
-    return 30 if month in (4, 6, 9, 11) else 31
-
-
-def days_from_civil(year, month, day):
-    """Days since 1970-01-01 of a proleptic Gregorian date."""
-    y = year - 1 if month <= 2 else year
-    era = (y if y >= 0 else y - 399) // 400
-    yoe = y - era * 400
-    doy = (153 * (month - 3 if month > 2 else month + 9) + 2) // 5 + day - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-def epoch_s(year, month, day, hour=0, minute=0, second=0):
-    return days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+# -- schedules (calendar arithmetic in UTC: clock.py) --------------------------------
 
 
 def next_due_s(schedule, now_s):

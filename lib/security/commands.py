@@ -310,10 +310,19 @@ class Commands:
         self.accepted += 1
         return self._reply(key, env, OK)
 
-    def _set_time(self, new_s, now_s):
+    def set_time_authorised(self, new_s, by):
+        """Set the clock for a request another channel has authenticated and authorised
+        itself (by names it, e.g. "dlms" for the HLS-GMAC management association): the
+        same 3 % drift rule, persisted synchronisation and time_set/time_refused events
+        (with "by") as SET_TIME. Raises keys.SecurityError("drift", ...) when refused."""
+        self._set_time(new_s, self.clock.time_s(), by)
+
+    def _set_time(self, new_s, now_s, by=None):
         last = self.last_sync_s
         correction_s = new_s - now_s
         fields = {"from": now_s, "to": new_s}
+        if by is not None:
+            fields["by"] = by
         if last is not None and now_s >= last and self.clock.synchronised:
             elapsed_s = now_s - last
             if abs(correction_s) * 100 > DRIFT_PERCENT * elapsed_s:

@@ -24,7 +24,7 @@
 # SML_Tree: parameterName, parameterValue? (choice: 1 value, ... 4 time), child_List?
 
 from micropython import const
-from sml import crc as C
+import crc_x25 as C
 from sml.codec import Parser, T_UINT, T_INT, T_OCTETS, T_LIST
 from sml.errors import SmlError
 

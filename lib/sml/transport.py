@@ -3,13 +3,13 @@
 #     1B1B1B1B 01010101   payload (the messages)   00.. padding   1B1B1B1B 1A nn c1 c2
 #
 # with nn the number of padding bytes that bring the payload to a multiple of 4, and
-# c1 c2 the CRC-16/X-25 (sml/crc.py, low byte first) over everything from the first
+# c1 c2 the CRC-16/X-25 (crc_x25.py, low byte first) over everything from the first
 # escape through nn. The transport works in 4-byte groups counted from the start
 # sequence: a payload group that is itself 1B1B1B1B is sent twice; any other group after
 # an escape group is a control sequence (1A: the end; 01010101: a new file begins).
 
 from micropython import const
-from sml import crc as C
+import crc_x25 as C
 from sml.errors import SmlError
 
 START = b"\x1b\x1b\x1b\x1b\x01\x01\x01\x01"
