@@ -193,7 +193,7 @@ def test_tariff_prices_are_rounded_to_the_ten_thousandth_not_truncated():
     root = support.tmpdir("mep")
     try:
         mep = M.make_meter_mep(root, tariff_prices=[0.251, 0.57, 1.1])
-        image = mep.tariff_image()
+        image = mep.tariffs.image()  # BT: the tariff table the MEP device reads
         units = [struct.unpack_from(">I", image, 6 + 12 * k)[0] for k in range(3)]
         assert units == [2510, 5700, 11000], "expected [2510, 5700, 11000], got %r" % (units,)
     finally:
