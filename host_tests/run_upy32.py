@@ -37,6 +37,8 @@ CANNOT_RUN = {
     "test_board_host": "the host board and sockets",
     "test_meter_app": "the host board (boards/host: sockets and ptys)",
     "test_ota": "TCP sockets (the OTA protocol over loopback)",
+    "test_calendar_resume": "the host board (boards/host: sockets and ptys)",
+    "test_meter_first_readings": "the host board (boards/host: sockets and ptys)",
     # Source scanners: the ROM image holds compiled .mpy files, not the .py they read.
     "test_hardware_seam": "the .py sources (the ROM image holds .mpy) and the host board",
     "test_error_policy": "the .py sources (the ROM image holds .mpy)",
