@@ -19,9 +19,9 @@ import subprocess
 import sys
 import tempfile
 
+import meter32  # bench/, this script's folder (finds upy32, qemu and mpy-cross the same way)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "bench"))  # a script of its own: nothing else is imported after
-import meter32  # noqa: E402  (finds upy32, qemu and mpy-cross the same way)
 
 CORPUS = os.path.join(REPO, "host_tests", "data", "mbus-corpus", "test-frames")
 WORKLOADS = ("telegram", "decode", "metrology", "command", "verify")

@@ -1,4 +1,4 @@
-# DLMS figures under the MicroPython unix port (bench/dlms.py runs this):
+# DLMS figures under the MicroPython unix port (bench/dlms_roundtrip.py runs this):
 #
 #   micropython -X heapsize=512K bench/dlms_upy.py MBUS_CORPUS_DIR
 #   ../shared/tools/upy32/upy32 run --arch armv6m --heap 256K --path lib --path firmware \
@@ -13,12 +13,6 @@ import gc
 import os
 import sys
 import time
-
-_here = __file__ if __file__.startswith("/") else os.getcwd() + "/" + __file__
-_repo = _here.rsplit("/", 2)[0]
-if sys.platform != "qemu":  # upy32 puts lib and firmware on the path itself
-    for _path in ("lib", "firmware"):
-        sys.path.insert(0, _repo + "/" + _path)
 
 
 def _us(fn, rounds):

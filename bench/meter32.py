@@ -53,8 +53,6 @@ def stage(folder, ota):
         f.write(MAIN)
     if not ota:
         return []
-    if os.path.join(REPO, "tools") not in sys.path:
-        sys.path.append(os.path.join(REPO, "tools"))  # appended: tools/admin.py must shadow nothing
     import otatool
     from cryptography.hazmat.primitives.asymmetric import ec
 

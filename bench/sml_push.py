@@ -2,7 +2,8 @@
 # transport and CRCs) in the meter's preallocated buffer, locked (totals only) and
 # unlocked (2 tariffs, power, voltage, current, frequency). Run under either interpreter:
 #
-#   .venv/bin/micropython -X heapsize=512K bench/sml_push.py   # the device code path
+#   MICROPYPATH=$(python3 tools/repo_paths.py micropython) \
+#       .venv/bin/micropython -X heapsize=512K bench/sml_push.py   # the device code path
 #   .venv/bin/python bench/sml_push.py
 #
 # Prints one JSON line: bytes per file, median and best µs per build over --runs batches,
@@ -14,17 +15,9 @@ import sys
 import gc
 import json
 
-_here = __file__ if __file__.startswith("/") else "./" + __file__
-REPO = _here.rsplit("/", 2)[0]
-sys.path.insert(0, REPO + "/lib")
-try:
-    import micropython  # noqa: F401
-except ImportError:
-    sys.path.append(REPO + "/host_tests/shims")
-
-import rt  # noqa: E402
-from sml import messages as M  # noqa: E402
-from sml.push import PushFile  # noqa: E402
+import rt
+from sml import messages as M
+from sml.push import PushFile
 
 BATCH = 50
 RUNS = 21

@@ -1,6 +1,7 @@
 # The meter's DLMS server for the client tests, run under the MicroPython unix port:
 #
-#   micropython host_tests/dlms_meter.py STORAGE_DIR PTY_PATH|- START_S MBUS_CORPUS_DIR
+#   MICROPYPATH=$(python3 tools/repo_paths.py micropython) \
+#       micropython host_tests/dlms_meter.py STORAGE_DIR PTY_PATH|- START_S MBUS_CORPUS_DIR
 #
 # Builds firmware/meter/dlms.py's DlmsMeter over a meter with real energy registers,
 # device logs and key store in STORAGE_DIR (keys from host_tests/secfix.py's fixture,
@@ -8,22 +9,16 @@
 # days of load profile rows; serves HDLC on the pty (if given) and the TCP wrapper on a
 # random loopback port, and prints "ready tcp=PORT" once both listen.
 
-import os
 import sys
 
-_here = __file__ if __file__.startswith("/") else os.getcwd() + "/" + __file__
-_repo = _here.rsplit("/", 2)[0]
-for _path in ("lib", "firmware", "boards/host", "host_tests"):
-    sys.path.insert(0, _repo + "/" + _path)
-
-import asyncio  # noqa: E402
-from clock import Clock  # noqa: E402
-from meter.registers import EnergyRegisters  # noqa: E402
-from metrology.maths import Readings  # noqa: E402
-from security.logs import Logs  # noqa: E402
-from meter.dlms import DlmsMeter, build_security, key_changer  # noqa: E402
-from meter.config import DLMS_DEFAULTS, MBUS  # noqa: E402
-from meter.dlms import MBusView  # noqa: E402
+import asyncio
+from clock import Clock
+from meter.registers import EnergyRegisters
+from metrology.maths import Readings
+from security.logs import Logs
+from meter.dlms import DlmsMeter, build_security, key_changer
+from meter.config import DLMS_DEFAULTS, MBUS
+from meter.dlms import MBusView
 
 # Four wired M-Bus devices' data sets, as the poll scheduler stores them (frames from the
 # shared libmbus corpus).

@@ -13,10 +13,10 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import results  # host_tests/results.py (this script's folder): the stage summary of make test
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-import results  # noqa: E402  (host_tests/results.py: the stage summary of make test)
 
 _SUMMARY = re.compile(r"^micropython: (\d+) passed, (\d+) failed, (\d+) skipped$", re.M)
 _MODULE_TIMEOUT_S = 600

@@ -24,6 +24,7 @@ from gurux_dlms.objects import (GXDLMSClock, GXDLMSRegister, GXDLMSProfileGeneri
                                 GXDLMSMBusClient, GXDLMSExtendedRegister,
                                 GXDLMSHdlcSetup)
 
+import repo_paths
 import support
 from secfix import provisioned
 from dlms_gurux import GuruxReader
@@ -64,7 +65,8 @@ class Meter:
 
     def start(self):
         self.proc = subprocess.Popen([MICROPYTHON, "-X", "heapsize=512K", HARNESS, self.root, self.meter_pty,
-                                      str(START_S), CORPUS], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                      str(START_S), CORPUS], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env=repo_paths.micropython_env())
         self.lines = []
         while True:
             line = self.proc.stdout.readline()

@@ -7,9 +7,8 @@
 import sys
 import types
 
+import repo_paths
 import support
-
-_MODULE = support.REPO + "/boards/rp2"
 
 
 class FakeSM:
@@ -76,11 +75,9 @@ def _load():
     sys.modules["rp2"] = rp2
     sys.modules["machine"] = machine
     sys.modules.pop("pio_uart", None)
-    sys.path.insert(0, _MODULE)
     try:
-        import pio_uart
+        pio_uart = repo_paths.module_at("boards/rp2/pio_uart.py")
     finally:
-        sys.path.remove(_MODULE)
         for name, module in saved.items():
             if name != "pio_uart":
                 if module is None:

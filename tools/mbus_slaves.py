@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Simulated wired M-Bus slaves: one process answering on a pty at real byte timing.
 
-    python tools/mbus_slaves.py --fd N [--baud 2400] [--config FILE] [--echo]
-                                [--fault NAME:KIND[:ARG[:COUNT]]] ...
-    python tools/mbus_slaves.py --pty            # opens a pty and prints its path
+    .venv/bin/python tools/mbus_slaves.py --fd N [--baud 2400] [--config FILE] [--echo]
+                                          [--fault NAME:KIND[:ARG[:COUNT]]] ...
+    .venv/bin/python tools/mbus_slaves.py --pty            # opens a pty and prints its path
 
 --fd N: a pty master (or any byte stream) inherited from the parent, the other end of
 the meter's M-Bus port. --pty: open a pty pair and print "pty /dev/pts/N" first.
@@ -34,12 +34,7 @@ firmware's tests use the same slaves over an in-memory link.
 import sys
 import json
 
-try:
-    from mbus import frame as F
-except ImportError:  # run as a script: the firmware's lib (and, under CPython, its shims)
-    _repo = __file__.rsplit("/", 2)[0] if __file__.count("/") > 1 else ".."
-    sys.path[:0] = [_repo + "/lib", _repo + "/host_tests/shims"]
-    from mbus import frame as F
+from mbus import frame as F  # lib: .venv's path file, MICROPYPATH, or upy32's --path
 
 BITS_PER_BYTE = 11
 _FUNCTION = 0x4F  # C-field bits without FCB and FCV

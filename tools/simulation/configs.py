@@ -4,14 +4,12 @@
 import json
 import os
 import socket
-import sys
 import time
 
 import mep_sim
 import provision
 from simulation.processes import MBUS_BAUD
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 METER_ID = "12345678"
 
 
@@ -132,7 +130,6 @@ def ota_setup(args, storage_dir):
     so `flash.py sign --key OUT/keys/ota-signing.pem` makes bundles this meter takes;
     --ota-anchor FILE installs another anchor instead."""
     if args.ota_anchor:
-        sys.path[:0] = [os.path.join(REPO, "lib"), os.path.join(REPO, "host_tests", "shims")]
         import otatool
 
         with open(args.ota_anchor, "rb") as f:

@@ -9,14 +9,11 @@ import shutil
 import signal
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-for _folder in ("lib", "host_tests/shims", "boards/host"):
-    if os.path.join(REPO, _folder) not in sys.path:
-        sys.path.append(os.path.join(REPO, _folder))
 # The host board's exit codes (boards/host/softwdt.py): a reset asked for by the firmware,
 # and a watchdog that was not fed. Any exit is followed by a restart, as on a board.
-from softwdt import EXIT_RESET, EXIT_WATCHDOG  # noqa: E402
+from softwdt import EXIT_RESET, EXIT_WATCHDOG
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOST_MAIN = os.path.join(REPO, "boards", "host", "main.py")
 MBUS_SLAVES = os.path.join(REPO, "tools", "mbus_slaves.py")
 MBUS_BAUD = 2400

@@ -4,9 +4,6 @@
 import asyncio
 import json
 import os
-import sys
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class AirHub:
@@ -66,7 +63,6 @@ class SimHeadEnd:
     """The head-end on the air hub: accepted telegrams to headend.jsonl, rejections as events."""
 
     def __init__(self, outputs, keys_path):
-        sys.path.insert(0, os.path.join(REPO, "tools"))
         from headend import HeadEnd, load_keys
 
         self.outputs = outputs

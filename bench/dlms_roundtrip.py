@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # DLMS/COSEM figures. Run by hand (CPython):
 #
-#   .venv/bin/python bench/dlms.py [--reads 200] [--baud 9600]
+#   .venv/bin/python bench/dlms_roundtrip.py [--reads 200] [--baud 9600]
 #
 # 1. Round trips over HDLC on a socat pty pair against the meter's DLMS server under the
 #    MicroPython unix port (host_tests/dlms_meter.py), driven by the unmodified Gurux
@@ -20,18 +20,17 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
+import repo_paths
+from dlms_gurux import GuruxReader
+from gurux_dlms.objects import GXDLMSRegister, GXDLMSProfileGeneric
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(REPO, p) for p in ("host_tests", "lib", "firmware", "host_tests/shims")]
 UPY = os.path.join(REPO, ".venv", "bin", "micropython")
 CORPUS = os.path.join(os.path.dirname(REPO), "shared", "data", "mbus-corpus")
 START_S = 1_780_000_000
-
-from dlms_gurux import GuruxReader  # noqa: E402
-from gurux_dlms.objects import GXDLMSRegister, GXDLMSProfileGeneric  # noqa: E402
 
 
 class Timed(GuruxReader):
@@ -84,7 +83,8 @@ def main(argv=None):
     device.close()
     keys = (head.keys["dlms_ek"], head.keys["dlms_ak"])
     meter = subprocess.Popen([UPY, "-X", "heapsize=512K", os.path.join(REPO, "host_tests", "dlms_meter.py"),
-                              root + "/meter", root + "/m", str(START_S), CORPUS], stdout=subprocess.PIPE, text=True)
+                              root + "/meter", root + "/m", str(START_S), CORPUS], stdout=subprocess.PIPE, text=True,
+                             env=repo_paths.micropython_env())
     try:
         while not meter.stdout.readline().startswith("ready"):
             pass
@@ -130,7 +130,7 @@ def main(argv=None):
         socat.wait(timeout=30)
         shutil.rmtree(root, ignore_errors=True)
     out = subprocess.run([UPY, "-X", "heapsize=512K", os.path.join(REPO, "bench", "dlms_upy.py"), CORPUS],
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600, env=repo_paths.micropython_env())
     print(out.stdout.strip() or out.stderr.strip())
 
 
