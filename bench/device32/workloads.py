@@ -18,7 +18,7 @@ def timed(fn, reps=1):
 
 
 def telegram():
-    from wmbus import records as r, telegram as tg
+    from wmbus import builder as tg, records as r
 
     builder = tg.Builder("QQQ", "12345678", 1, 2, bytes(range(16)), mode=7, fmt="A")
     buf = builder.payload_buffer()
