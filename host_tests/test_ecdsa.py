@@ -7,7 +7,7 @@ import hashlib
 from binascii import unhexlify
 from support import REPO, raises
 from crypto import ecdsa
-from crypto.p256_table import G_X, G_Y, G_NEG_Y, G_WINDOW
+from crypto.p256_table import G_POINTS, G_WINDOW
 
 
 def _vectors():
@@ -83,11 +83,11 @@ def _affine(X, Y, Z):
 
 
 def test_g_table_is_odd_multiples_of_g():
-    assert len(G_X) == 1 << (G_WINDOW - 2)
-    assert (G_X[0], G_Y[0]) == (ecdsa.GX, ecdsa.GY)
-    for k in (1, 3, len(G_X) - 1):
-        assert _affine(*_mul(2 * k + 1, ecdsa.GX, ecdsa.GY)) == (G_X[k], G_Y[k])
-        assert (G_Y[k] + G_NEG_Y[k]) % ecdsa.P == 0
+    count = 1 << (G_WINDOW - 2)
+    assert len(G_POINTS) == 64 * count, "expected %d points of 64 bytes, got %d bytes" % (count, len(G_POINTS))
+    assert ecdsa.g_point(0) == (ecdsa.GX, ecdsa.GY)
+    for k in (1, 3, count - 1):
+        assert _affine(*_mul(2 * k + 1, ecdsa.GX, ecdsa.GY)) == ecdsa.g_point(k), "point %d is not %dG" % (k, 2 * k + 1)
 
 
 def test_wnaf_reconstructs_scalar():

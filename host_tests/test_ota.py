@@ -416,6 +416,38 @@ def test_protocol_refuses_when_the_heap_is_short():
     assert run(main()).startswith("REFUSED " + NO_MEMORY)
 
 
+def test_protocol_answers_when_the_request_line_finds_no_memory():
+    # The request line itself is read inside the handler: a MemoryError there is answered
+    # (no-memory, the sender resumes) and the connection closed, not dropped silently.
+    from ota.server import serve_stream, NO_MEMORY
+
+    class Reader:
+        async def readline(self):
+            raise MemoryError
+
+    class Writer:
+        def __init__(self):
+            self.out = b""
+            self.closed = False
+
+        def write(self, data):
+            self.out += data
+
+        async def drain(self):
+            pass
+
+        def close(self):
+            self.closed = True
+
+        async def wait_closed(self):
+            pass
+
+    w = Writer()
+    run(serve_stream(Reader(), w, None))
+    assert w.out.startswith(b"REFUSED " + NO_MEMORY.encode()), "expected a no-memory refusal, got %r" % w.out
+    assert w.closed, "expected the connection closed after the refusal"
+
+
 def test_a_deeply_nested_signed_manifest_is_refused_before_it_is_parsed():
     # Issue 12 item 6: 8 000 nested `[` under a good signature made the parser raise
     # MemoryError (or RecursionError) after seconds; the server answered `no-memory`,

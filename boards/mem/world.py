@@ -10,7 +10,8 @@
 # argv (key=value): day_s (calendar seconds to run, 86400), speed (1440), start_s,
 # ota (path of a signed bundle; none: no update), ota_at_s (calendar offset of the update,
 # default 23 h), anchor (hex of the OTA trust anchor), sample_ms (500), log (warn),
-# admin_every_s (3600), chunk (1024: bytes per DATA request), trace (N: print every Nth sample),
+# admin_every_s (3600), chunk (1024: bytes per DATA request), ota_retries (3: resumes after
+# a no-memory refusal), trace (N: print every Nth sample),
 # dump (1: print the heap's block map at the end), rates (1: record the bytes allocated
 # between samples, at most 240 of them).
 
@@ -53,7 +54,8 @@ class Heap:
 
 def _args():
     out = {"day_s": 86400, "speed": 1440, "start_s": _T0, "ota": None, "ota_at_s": 82800, "anchor": None,
-           "sample_ms": 500, "log": "warn", "admin_every_s": 3600, "chunk": 1024, "trace": 0, "dump": 0, "rates": 0}
+           "sample_ms": 500, "log": "warn", "admin_every_s": 3600, "chunk": 1024, "trace": 0, "dump": 0, "rates": 0,
+           "ota_retries": 3}
     for a in sys.argv[1:]:
         k, _, v = a.partition("=")
         if k not in out:
@@ -118,6 +120,7 @@ class World:
         self.admin_sent = 0
         self.ota_result = None
         self.ota_bytes = 0
+        self.ota_resumes = 0  # downloads resumed after a no-memory refusal
         self.mep_polls = 0
         self.status_at_reset = None
         self.stopped_by = None
@@ -207,8 +210,6 @@ class World:
 
     async def update(self, meter, hw, sup, log):
         """Stream the signed bundle into the update protocol (lib/ota/server.py)."""
-        import memio
-
         await hw.clock.sleep_ms(self.a["ota_at_s"] * 1000)
         self.heap.phase = "update"
         ota = getattr(meter, "ota", None)
@@ -217,6 +218,22 @@ class World:
 
             ota = OtaService(hw, meter.cfg, sup, log, system_log=meter.logs.system)
         chunk = self.a["chunk"]
+        buf = bytearray(chunk)
+        # A head-end resumes a download the device refused for want of memory (ota.server's
+        # no-memory reply: "resume later"), as an operator would rerun tools/flash.py.
+        for attempt in range(1 + self.a["ota_retries"]):
+            if attempt:
+                self.ota_resumes += 1
+                await hw.clock.sleep_ms(60_000)  # a minute of the calendar: the meter's heap moves on
+            done = await self._send_bundle(ota, buf)
+            if not self.ota_result.startswith("REFUSED no-memory"):
+                break
+        await done
+
+    async def _send_bundle(self, ota, buf):
+        """One connection: HELLO (resumes where the device says), DATA chunks, END. Sets
+        ota_result to the last answer; returns the serving task to await."""
+        import memio
 
         async def answer():  # a device that stops answering is a failure, not a hang
             try:
@@ -224,9 +241,9 @@ class World:
             except asyncio.TimeoutError:
                 return [b"NO-ANSWER", b"within", b"30", b"s"]
 
+        chunk = len(buf)
         dev, peer = memio.stream_pair(chunk + 32, 160)
         serving = asyncio.create_task(ota._client(dev, dev))
-        buf = bytearray(chunk)
         with open(self.a["ota"], "rb") as f:
             f.seek(0, 2)
             total = f.tell()
@@ -235,7 +252,7 @@ class World:
             words = await answer()
             if words[0] != b"OFFSET":
                 self.ota_result = b" ".join(words).decode()
-                return
+                return serving
             offset = int(words[1])
             while offset < total:
                 f.seek(offset)
@@ -245,12 +262,13 @@ class World:
                 words = await answer()
                 if words[0] != b"OFFSET":
                     self.ota_result = b" ".join(words).decode()
-                    return
+                    peer.close()
+                    return serving
                 offset = int(words[1])
                 self.ota_bytes = offset
         peer.write(b"END\n")
         self.ota_result = b" ".join(await answer()).decode()
-        await serving
+        return serving
 
 
 def _median_max(values):
@@ -341,6 +359,7 @@ def main():
         "admin": [world.admin_ok, world.admin_sent],
         "ota": world.ota_result,
         "ota_bytes": world.ota_bytes,
+        "ota_resumes": world.ota_resumes,
         "watchdog_resets": 1 if hw.resets.reason == "watchdog" else 0,
     }
     ok = not unhealthy and not world.errors and result["watchdog_resets"] == 0 and result["telegrams"] > 0

@@ -7,7 +7,8 @@
 # Speed matters on a device (MicroPython long ints allocate on every operation), so:
 # - u1*G + u2*Q in one interleaved double-and-add chain (Shamir's trick) over width-w NAF
 #   digits: 256 doublings shared by both scalars, one addition per non-zero digit;
-# - G's odd multiples come from a table computed offline (crypto/p256_table.py), Q's are
+# - G's odd multiples come from a table computed offline (crypto/p256_table.py, one bytes
+#   literal: flash, not heap, on a device; a point is decoded when it is added), Q's are
 #   computed per call and made affine with one inversion, so every addition is "mixed"
 #   (Jacobian + affine: 8 multiplications instead of 12 + 4);
 # - Jacobian coordinates with the a = -3 doubling formula (3M + 5S), values reduced only
@@ -15,7 +16,7 @@
 # - no inversion at the end: x(R) = X / Z^2 is compared as r * Z^2 == X (mod p).
 
 from micropython import const
-from crypto.p256_table import G_WINDOW, G_X, G_Y, G_NEG_Y
+from crypto.p256_table import G_WINDOW, G_POINTS
 
 P = const(0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF)
 N = const(0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551)
@@ -78,6 +79,13 @@ def _wnaf(k, w):
             carry = 0
         i += w
     return digits
+
+
+def g_point(k):
+    """(x, y) of table point k, (2k+1)G: two long ints decoded from the bytes table."""
+    g = memoryview(G_POINTS)
+    o = k << 6
+    return _int(g[o:o + 32]), _int(g[o + 32:o + 64])
 
 
 def _odd_multiples(x, y, count):
@@ -183,9 +191,7 @@ def verify_point(qx, qy, digest, signature):
     d1 = _wnaf(e * w % n, G_WINDOW)
     d2 = _wnaf(r * w % n, _Q_WINDOW)
     qxs, qys, qneg = _odd_multiples(qx, qy, 1 << (_Q_WINDOW - 2))
-    gxs = G_X
-    gys = G_Y
-    gneg = G_NEG_Y
+    gpts = memoryview(G_POINTS)  # (2k+1)G: x at 64k, y at 64k + 32
     X = Y = 1
     Z = 0
     started = False
@@ -205,12 +211,11 @@ def verify_point(qx, qy, digest, signature):
             if not digit:
                 continue
             if k == 0:
-                if digit > 0:
-                    x2 = gxs[digit >> 1]
-                    y2 = gys[digit >> 1]
-                else:
-                    x2 = gxs[-digit >> 1]
-                    y2 = gneg[-digit >> 1]
+                o = (digit if digit > 0 else -digit) >> 1 << 6
+                x2 = _int(gpts[o:o + 32])
+                y2 = _int(gpts[o + 32:o + 64])
+                if digit < 0:
+                    y2 = p - y2
             else:
                 if digit > 0:
                     x2 = qxs[digit >> 1]

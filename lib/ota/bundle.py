@@ -13,10 +13,15 @@
 # The signature covers the manifest, and the manifest the SHA-256 of every file, so one
 # signature check plus one hash per file authenticates every byte of the bundle.
 
+import sys
 import json
 import hashlib
 from binascii import unhexlify
 from micropython import const
+
+# MicroPython's json.loads parses a buffer in place (and refuses bad UTF-8 in a string):
+# no 2 KB copy of the manifest in a fragmented heap while an update runs. CPython's takes bytes.
+_JSON_IN_PLACE = sys.implementation.name == "micropython"
 
 MAGIC = b"MOTA"
 FORMAT = const(1)
@@ -141,7 +146,7 @@ def parse_manifest(head):
     text = memoryview(head)[HEADER_BYTES: HEADER_BYTES + length]
     check_shape(text)
     try:
-        manifest = json.loads(bytes(text).decode())
+        manifest = json.loads(text if _JSON_IN_PLACE else bytes(text).decode())
     except (ValueError, UnicodeError):
         raise Refused(BAD_FORMAT, "manifest is not UTF-8 JSON")
     if not isinstance(manifest, dict):

@@ -29,10 +29,15 @@ async def _reply(writer, line):
 
 async def serve_stream(reader, writer, receiver, on_switched=None):
     """Serve one connection until it closes; on_switched(state) runs after SWITCHED is sent."""
-    buf = bytearray(CHUNK_MAX)
+    buf = None  # sized to the sender's chunks (a 1 KiB sender: 1 KiB of heap, not CHUNK_MAX)
     try:
         while True:
-            line = await reader.readline()
+            try:
+                line = await reader.readline()
+            except MemoryError:  # no room for the request line: say so (the rest of a DATA request
+                gc.collect()  # would read as lines, so the connection ends; the sender resumes)
+                await _reply(writer, "REFUSED %s the device is short of memory; resume later" % NO_MEMORY)
+                return
             if not line:
                 return
             if len(line) > _LINE_MAX:
@@ -52,6 +57,9 @@ async def serve_stream(reader, writer, receiver, on_switched=None):
                     length = int(words[2])
                     if not 0 < length <= CHUNK_MAX:
                         raise Refused(BAD_FORMAT, "chunk length %d" % length)
+                    if buf is None or len(buf) < length:
+                        buf = None
+                        buf = bytearray(length)
                     view = memoryview(buf)[:length]
                     got = 0
                     while got < length:
