@@ -69,7 +69,10 @@ else:
         await asyncio.sleep(ms / 1000)
 
     async def wait_for_ms(awaitable, timeout_ms):
-        return await asyncio.wait_for(awaitable, timeout_ms / 1000)
+        # Not asyncio.wait_for: on CPython 3.11 it swallows a cancellation of the caller
+        # that arrives as the awaitable completes (a cancelled task runs on: hangs under load).
+        async with asyncio.timeout(timeout_ms / 1000):
+            return await awaitable
 
     def mem_alloc():
         return 0  # CPython has no such figure; benchmarks measure under MicroPython

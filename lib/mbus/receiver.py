@@ -217,9 +217,25 @@ class Receiver:
             # Cannot happen while scan() consumes; keep the newest bytes if it does.
             self.garbage_bytes += self.end
             self.start = self.end = 0
-        try:
-            n = await rt.wait_for_ms(self.uart.read_some(self.mv[self.end:]), timeout_ms)
-        except asyncio.TimeoutError:
+        if timeout_ms > 0:
+            try:
+                n = await rt.wait_for_ms(self.uart.read_some(self.mv[self.end:]), timeout_ms)
+            except asyncio.TimeoutError:
+                n = 0
+            if n:
+                self.end += n
+                return True
+        # Timed out, or the deadline passed while this task waited for the CPU: bytes
+        # the port holds now arrived while the receiver was not looking, not late.
+        return self._take()
+
+    def _take(self):
+        """Move what the port holds now into the buffer without waiting; False if nothing."""
+        uart = self.uart
+        if not uart.any():
+            return False
+        n = uart.readinto(self.mv[self.end:])
+        if not n:
             return False
         self.end += n
         return True
@@ -247,7 +263,7 @@ class Receiver:
                 wait = self.gap_ms if self.gap_ms < left else left
             else:
                 wait = first_ms - rt.ticks_diff(rt.ticks_ms(), began)
-            if wait <= 0 or not await self._read(wait):
+            if not await self._read(wait):
                 if got_any:
                     # Bytes came but no frame: drop the fragment.
                     self.garbage_bytes += self.end - self.start
@@ -270,5 +286,5 @@ class Receiver:
             if self.scan() != NONE or self.garbage_bytes != garbage:
                 return False
             left = rt.ticks_diff(deadline, rt.ticks_ms())
-            if left <= 0 or not await self._read(left):
+            if not await self._read(left):
                 return self.end == self.start
