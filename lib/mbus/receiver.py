@@ -83,10 +83,10 @@ class Receiver:
         self.byte_us = byte_us(baudrate)
         # A port whose far end is a process on a time-shared host (the host board's pty)
         # can pause mid-frame for as long as that process waits for a CPU: its jitter_ms
-        # widens the limits inside a frame (a UART on a wire has none). A late first byte
-        # is a missing answer, repeated as on a wire.
+        # widens the answer window and the limits inside a frame (a UART on a wire has
+        # none): else a late answer and the repeat's answer arrive as a collision.
         jitter_ms = getattr(self.uart, "jitter_ms", 0)
-        self.answer_ms = answer_timeout_ms(baudrate)
+        self.answer_ms = answer_timeout_ms(baudrate) + jitter_ms
         self.gap_ms = gap_timeout_ms(baudrate) + jitter_ms
         self.frame_ms = frame_timeout_ms(baudrate) + jitter_ms
 
