@@ -48,12 +48,10 @@ CANNOT_RUN = {
 # are listed as pending instead of failing the stage. "module" (all its failures) or
 # "module::test". The lead removes each entry when its fix merges.
 PENDING = {
-    # tooling (issue 12: flaky tests): both run the calendar at 600-3600x real time and
+    # tooling (issue 12: flaky tests): it runs the calendar at 600x real time and
     # assume the first due time (a few real ms away) is still ahead when the task starts;
     # on qemu's slower interpreter it has passed, so a read is skipped.
     "test_mbus_meter::test_task_under_the_supervisor_reads_on_schedule": "tooling: wall-clock schedule test",
-    "test_mbus_schedule::test_scheduled_and_status_reads_store_data_sets_as_received":
-        "tooling: wall-clock schedule test",
 }
 
 

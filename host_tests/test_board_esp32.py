@@ -27,8 +27,54 @@ class FakePin:
         self.trigger = trigger
 
 
+class AirTime:
+    """The tick clock a CC1101 driver and its fake chip share in these tests: it moves only
+    when the driver waits (a poll's sleep, a timed-out wait), so the air drains and fills
+    the FIFOs at the driver's pace on any machine, not by how long a loaded host kept the
+    process off the CPU. Deadlines and timeouts are then exact, in air milliseconds."""
+
+    def __init__(self):
+        self.now_ms = 0
+
+    def ticks_ms(self):
+        return self.now_ms
+
+    def ticks_add(self, ticks, delta):
+        return ticks + delta
+
+    def ticks_diff(self, end, start):
+        return end - start
+
+    def sleep_ms_blocking(self, ms):
+        self.now_ms += ms
+
+    async def sleep_ms(self, ms):
+        self.now_ms += ms
+        await rt.sleep_ms(0)
+
+    async def wait_for_ms(self, awaitable, timeout_ms):
+        # Nothing in these fakes sets the driver's flags: the wait ends at its timeout.
+        self.now_ms += timeout_ms
+        return await rt.wait_for_ms(awaitable, 0)
+
+
+def on_air_time(test):
+    """Run a test with the CC1101 driver (and so its fake) on a fresh AirTime."""
+
+    def run():
+        real = cc1101.rt
+        cc1101.rt = AirTime()
+        try:
+            test()
+        finally:
+            cc1101.rt = real
+
+    return run
+
+
 class FakeCC1101:
-    """Registers, strobes and FIFOs of a CC1101; the air drains and fills the FIFOs gradually."""
+    """Registers, strobes and FIFOs of a CC1101; the air drains and fills the FIFOs gradually,
+    on the driver's clock (cc1101.rt: an AirTime in the tests that decorate with on_air_time)."""
 
     def __init__(self):
         self.regs = bytearray(0x2F)
@@ -40,7 +86,7 @@ class FakeCC1101:
         self.air = []  # packets waiting to be heard
         self.hearing = bytearray()
         self.header = None
-        self.last_ms = rt.ticks_ms()
+        self.last_ms = cc1101.rt.ticks_ms()
         self.strobes = []
         self.cs = FakePin()
         self.cs.listener = self._cs
@@ -50,12 +96,11 @@ class FakeCC1101:
             self.header = None
 
     def _tick_air(self):
-        # The air moves 12 bytes per millisecond (100 kbit/s) between status polls, but never
-        # empties the FIFO while the driver is still writing the packet: a test process that a
-        # loaded machine held back would otherwise underflow (a real late driver would; that
-        # is the chip's behaviour, not what these tests check).
-        now = rt.ticks_ms()
-        budget = 12 * rt.ticks_diff(now, self.last_ms)
+        # The air moves 12 bytes per millisecond (100 kbit/s) between status polls, on the tick
+        # clock the driver and this fake share (AirTime), and never empties the FIFO while the
+        # driver is still writing the packet.
+        now = cc1101.rt.ticks_ms()
+        budget = 12 * cc1101.rt.ticks_diff(now, self.last_ms)
         self.last_ms = now
         if self.state == cc1101.STATE_TX and len(self.sending) < self.packet_len():
             budget = min(budget, len(self.tx) - 1)
@@ -94,10 +139,10 @@ class FakeCC1101:
         elif command == cc1101.STX:
             self.sending = bytearray(self.tx)
             self.state = cc1101.STATE_TX
-            self.last_ms = rt.ticks_ms()
+            self.last_ms = cc1101.rt.ticks_ms()
         elif command == cc1101.SRX:
             self.state = cc1101.STATE_RX
-            self.last_ms = rt.ticks_ms()
+            self.last_ms = cc1101.rt.ticks_ms()
 
     def _read_status(self, address):
         self._tick_air()
@@ -155,6 +200,7 @@ def radio():
     return chip, CC1101(chip, chip.cs, FakePin(0))
 
 
+@on_air_time
 def test_cc1101_configures_868_95_mhz_variable_length():
     chip, r = radio()
     r.reset()
@@ -169,6 +215,7 @@ def test_cc1101_configures_868_95_mhz_variable_length():
     assert r.read_reg(cc1101.MDMCFG4) == 0x5C
 
 
+@on_air_time
 def test_cc1101_bring_up_configures_a_chip_that_answers_and_refuses_a_silent_one():
     chip, r = radio()
     assert r.bring_up()
@@ -184,19 +231,21 @@ def test_cc1101_bring_up_configures_a_chip_that_answers_and_refuses_a_silent_one
     assert silent.regs[cc1101.FREQ2] != 0x21  # left unconfigured
 
 
+@on_air_time
 def test_cc1101_sends_short_and_long_frames_through_the_fifo():
     chip, r = radio()
     r.configure()
     short = bytes(range(20))
     long = bytes((7 * k) & 0xFF for k in range(200))  # more than the 64-byte FIFO holds
-    assert support.run(r.send(short)) is True
-    assert support.run(r.send(long)) is True
-    assert chip.sent == [bytes([20]) + short, bytes([200]) + long]
-    assert r.sent == 2
+    assert support.run(r.send(short)) is True, "short frame: underflows %d" % r.tx_underflows
+    assert support.run(r.send(long)) is True, "long frame: underflows %d" % r.tx_underflows
+    assert chip.sent == [bytes([20]) + short, bytes([200]) + long], "on the air: %r" % chip.sent
+    assert r.sent == 2, "sent count %d, expected 2" % r.sent
     support.raises(ValueError, support.run, r.send(b""))
     support.raises(ValueError, support.run, r.send(bytes(256)))
 
 
+@on_air_time
 def test_cc1101_receives_frames_and_times_out():
     chip, r = radio()
     r.configure()
@@ -204,13 +253,15 @@ def test_cc1101_receives_frames_and_times_out():
     chip.air = [bytes([5]) + b"hello", bytes([150]) + long]
     assert support.run(r.receive(500)) == b"hello"
     assert support.run(r.receive(500)) == long
-    t0 = rt.ticks_ms()
+    t0 = cc1101.rt.ticks_ms()
     assert support.run(r.receive(30)) is None
-    assert 25 <= rt.ticks_diff(rt.ticks_ms(), t0) < 500
+    waited_ms = cc1101.rt.ticks_diff(cc1101.rt.ticks_ms(), t0)
+    assert 30 <= waited_ms <= 31, "receive(30) on an empty channel took %d air ms" % waited_ms
     assert r.received == 2
     assert chip.state == cc1101.STATE_IDLE
 
 
+@on_air_time
 def test_cc1101_gives_up_on_a_packet_that_never_ends():
     chip, r = radio()
     r.configure()
@@ -218,11 +269,13 @@ def test_cc1101_gives_up_on_a_packet_that_never_ends():
     assert r.packet_cap_ms == 66  # twice 284 bytes at 103 kBaud (44 ms, rounded up), plus 20 ms
     # A length byte announcing 100 bytes, then the chip stops after 30 (RXBYTES stays put).
     chip.air = [bytes([100]) + bytes(range(30))]
-    t0 = rt.ticks_ms()
-    # Bounded from outside, so the old endless loop fails here instead of hanging the suite.
-    assert support.run(rt.wait_for_ms(r.receive(30), 2000)) is None
-    elapsed = rt.ticks_diff(rt.ticks_ms(), t0)
-    assert 30 + r.packet_cap_ms <= elapsed < 30 + r.packet_cap_ms + 200
+    t0 = cc1101.rt.ticks_ms()
+    # Bounded from outside (real time, generous), so the old endless loop fails here
+    # instead of hanging the suite.
+    assert support.run(rt.wait_for_ms(r.receive(30), 60_000)) is None
+    elapsed = cc1101.rt.ticks_diff(cc1101.rt.ticks_ms(), t0)
+    assert 30 + r.packet_cap_ms <= elapsed <= 30 + r.packet_cap_ms + 1, (
+        "gave up after %d air ms, expected the 30 ms timeout plus the %d ms cap" % (elapsed, r.packet_cap_ms))
     assert r.rx_stalls == 1 and r.received == 0
     assert chip.state == cc1101.STATE_IDLE and not chip.rx  # flushed
     # A slower configured rate gives a longer cap; the next frame is received as usual.

@@ -26,7 +26,8 @@ def test_clock_runs_speed_times_faster():
     c = clock.Clock(speed=1000, start_s=1_000_000)
     rt.sleep_ms_blocking(50)
     elapsed_s = c.time_s() - 1_000_000
-    assert 40 <= elapsed_s <= 2000
+    # 50 real ms at 1000x: 50 calendar s, more when the machine is busy (only a hang fails).
+    assert 40 <= elapsed_s <= 60_000, "50 real ms gave %d calendar s at 1000x" % elapsed_s
 
 
 def test_scaled_sleep_takes_calendar_over_speed():
@@ -38,8 +39,8 @@ def test_scaled_sleep_takes_calendar_over_speed():
         return rt.ticks_diff(rt.ticks_ms(), t0)
 
     real_ms = support.run(main())
-    assert 90 <= real_ms < 1000
-    assert c.time_s() >= 60
+    assert 90 <= real_ms < 60_000, "a calendar minute at 600x took %d real ms, expected 100" % real_ms
+    assert c.time_s() >= 60, "the calendar moved %d s in a slept calendar minute" % c.time_s()
 
 
 def test_set_time():

@@ -1,6 +1,7 @@
 # The M-Bus poll scheduler: calendar arithmetic, ring records, scheduled, status and
 # on-demand reads against the in-memory slaves, and events.
 import asyncio
+import rt
 import support
 import store
 from clock import Clock, civil_from_epoch_s, epoch_from_civil as epoch_s
@@ -73,14 +74,58 @@ def test_status_byte():
     assert S.status_byte(b"\xe5") is None
 
 
+class StepClock:
+    """A calendar that moves only when the scheduler sleeps through it (a read takes no
+    calendar time), up to end_s: a sleep past it parks the sleeper there (parked is set)
+    until resume(). Schedule tests then see the same instants on any machine and port."""
+
+    def __init__(self, start_s, end_s, speed=3600):
+        self.speed = speed  # the scheduler caps one sleep at MAX_REAL_SLEEP_MS * speed
+        self.now_ms = start_s * 1000
+        self.end_ms = end_s * 1000
+        self.parked = asyncio.Event()
+        self._resume = asyncio.Event()
+
+    def time_ms(self):
+        return self.now_ms
+
+    def time_s(self):
+        return self.now_ms // 1000
+
+    def set_time_s(self, epoch_s):
+        self.now_ms = epoch_s * 1000
+
+    def real_ms(self, calendar_ms):
+        return calendar_ms // self.speed
+
+    async def sleep_ms(self, calendar_ms):
+        if self.now_ms + calendar_ms <= self.end_ms:
+            self.now_ms += calendar_ms
+            await asyncio.sleep_ms(0) if hasattr(asyncio, "sleep_ms") else await asyncio.sleep(0)
+            return
+        self.now_ms = self.end_ms
+        self._resume = asyncio.Event()
+        self.parked.set()
+        await self._resume.wait()
+        # Woken early, as a capped sleep wakes: the sleeper looks at the calendar again.
+
+    def resume(self, end_s):
+        self.end_ms = end_s * 1000
+        self.parked = asyncio.Event()
+        self._resume.set()
+
+
 class Setup:
-    def __init__(self, faults=(), speed=3600, start=(2024, 2, 29, 22, 59, 50)):
+    def __init__(self, faults=(), speed=3600, start=(2024, 2, 29, 22, 59, 50), end=None):
         self.dir = support.tmpdir("mbus-sched")
         self.bus = default_bus(faults=faults)
         self.uart = MemoryUART(self.bus, time_scale=0.1)
         self.master = Master(self.uart, 9600, retries=1)
         self.master.rx.answer_ms = 40
-        self.clock = Clock(speed=speed, start_s=epoch_s(*start))
+        if end is None:
+            self.clock = Clock(speed=speed, start_s=epoch_s(*start))
+        else:
+            self.clock = StepClock(epoch_s(*start), epoch_s(*end), speed)
         self.ring = store.Ring(self.dir + "/mbus", 4096, 4)
         self.lines = []
         entries = [
@@ -108,6 +153,37 @@ class Setup:
 
         return support.run(main())
 
+    def run_to_end(self, between=None, bound_s=120):
+        """Run the scheduler on the StepClock until it sleeps past the clock's end; then
+        `between(self)` may move the clock and return a new end (None: stop there).
+        bound_s only matters when something is broken (a scheduler that never sleeps)."""
+
+        async def wait_parked():
+            try:
+                await rt.wait_for_ms(self.clock.parked.wait(), bound_s * 1000)
+            except asyncio.TimeoutError:
+                raise AssertionError("the scheduler did not sleep past %s within %d s; reads: %r" % (
+                    civil_from_epoch_s(self.clock.end_ms // 1000)[:6], bound_s, self.kinds("mbus_read")))
+
+        async def main():
+            task = asyncio.create_task(self.sched.run())
+            try:
+                await wait_parked()
+                while between is not None:
+                    end = between(self)
+                    if end is None:
+                        break
+                    self.clock.resume(end)
+                    await wait_parked()
+            finally:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+
+        support.run(main())
+
     def kinds(self, kind):
         return [f for k, f in self.lines if k == kind]
 
@@ -117,25 +193,27 @@ class Setup:
 
 
 def test_scheduled_and_status_reads_store_data_sets_as_received():
-    s = Setup()
+    # 10 calendar seconds to 23:00, then 23:30, then midnight of 1 March (daily and
+    # monthly reads); the calendar stops at 00:10 (heat's next read is at 00:30).
+    s = Setup(end=(2024, 3, 1, 0, 10, 0))
     try:
-        # 10 calendar seconds to 23:00, then 23:30, then midnight of 1 March (daily and
-        # monthly reads), at 3600x: a second of real time per calendar hour, so a read
-        # (a few ms of real time on the wire) takes a few calendar seconds.
-        s.run(1150)
+        s.run_to_end()
         reads = s.kinds("mbus_read")
-        # (name, minutes after the due time at which the read was done)
-        scheduled = [(r["name"], (r["t"] + 3600) % 86400 // 60) for r in reads if r["read"] == "scheduled"]
-        names = [n for n, _ in scheduled]
-        assert names == ["gas", "heat", "gas", "water", "water2"], scheduled
-        late = [m % 30 for _, m in scheduled]
-        assert max(late) <= 3, scheduled
-        assert all(r["result"] == M.OK for r in reads)
+        # (name, calendar time of the read: reads take no time on the StepClock)
+        scheduled = [(r["name"], civil_from_epoch_s(r["t"])[:6]) for r in reads if r["read"] == "scheduled"]
+        expected = [("gas", (2024, 2, 29, 23, 0, 0)), ("heat", (2024, 2, 29, 23, 30, 0)),
+                    ("gas", (2024, 3, 1, 0, 0, 0)), ("water", (2024, 3, 1, 0, 0, 0)),
+                    ("water2", (2024, 3, 1, 0, 0, 0))]
+        assert scheduled == expected, "scheduled reads %r, expected %r" % (scheduled, expected)
+        failed = [r for r in reads if r["result"] != M.OK]
+        assert not failed, "reads of the in-memory slaves failed: %r" % failed
         status_reads = [r for r in reads if r["read"] == "status"]
-        assert {r["name"] for r in status_reads} >= {"water", "water2"}
-        assert all("seq" not in r for r in status_reads)  # status reads are not stored
+        assert {r["name"] for r in status_reads} >= {"water", "water2"}, "status reads: %r" % status_reads
+        stored_status = [r for r in status_reads if "seq" in r]
+        assert not stored_status, "status reads are not stored: %r" % stored_status
         stored = list(s.ring.records())
-        assert len(stored) == len([r for r in reads if r["read"] == "scheduled"])
+        assert len(stored) == len(scheduled), "%d data sets stored for %d scheduled reads" % (
+            len(stored), len(scheduled))
         for seq, data in stored:
             index, kind, code, time_s, frames = unpack_record(data)
             assert kind == S.SCHEDULED and code == M.OK
@@ -151,19 +229,20 @@ def test_scheduled_and_status_reads_store_data_sets_as_received():
 
 
 def test_events_from_status_bits_and_error_records():
-    s = Setup()
+    s = Setup(end=(2024, 3, 1, 0, 10, 0))  # to just after the midnight reads
     try:
-        s.run(1150)
+        s.run_to_end()
         events = {(e["name"], e["event"], e["state"]) for e in s.kinds("mbus_event")}
         # heat: status 0x10 (temporary error) and error-function records in telegram 2;
         # water2: status 0x30 (temporary error, and a manufacturer bit that is no event).
-        assert ("heat", "temporary_error", "raised") in events
-        assert ("heat", "error_records", "raised") in events
-        assert ("water2", "temporary_error", "raised") in events
-        assert not [e for e in events if e[0] in ("gas", "water")]
+        for want in (("heat", "temporary_error", "raised"), ("heat", "error_records", "raised"),
+                     ("water2", "temporary_error", "raised")):
+            assert want in events, "no event %r among %r" % (want, events)
+        quiet = [e for e in events if e[0] in ("gas", "water")]
+        assert not quiet, "gas and water raise no events, got %r" % quiet
         # Raised once, not on every read.
         heat = [e for e in s.kinds("mbus_event") if e["name"] == "heat" and e["event"] == "temporary_error"]
-        assert len(heat) == 1
+        assert len(heat) == 1, "heat's temporary error raised %d times: %r" % (len(heat), heat)
     finally:
         s.close()
 
@@ -233,27 +312,24 @@ def _failing_append(data):
 
 
 def test_clock_set_back_does_not_postpone_reads():
-    s = Setup(speed=3600, start=(2024, 6, 1, 11, 59, 0))
+    # The calendar stops at 12:10 after the 12:00 read (the next is due at 13:00); the
+    # clock is then set back five months while the scheduler sleeps.
+    s = Setup(start=(2024, 6, 1, 11, 59, 0), end=(2024, 6, 1, 12, 10, 0))
 
-    async def during(setup):
-        for _ in range(100):  # until the 12:00 read is done (the next is due at 13:00)
-            await asyncio.sleep(0.01)
-            if [r for r in setup.kinds("mbus_read") if r["name"] == "gas"]:
-                break
-        setup.clock.set_time_s(epoch_s(2024, 1, 1, 8, 59, 0))  # set back five months
+    def set_back(setup):
+        if setup.clock.time_s() >= epoch_s(2024, 6, 1):
+            setup.clock.set_time_s(epoch_s(2024, 1, 1, 8, 59, 0))
+            return epoch_s(2024, 1, 1, 9, 10, 0)
         return None
 
     try:
-        # The scheduler notices at its next wake-up (here the 12:30 heat read, about
-        # 0.3 s later) and reads gas at the next full hour of the new time, 09:00 or
-        # 10:00 (11:00 on a loaded machine), instead of waiting five months for 13:00 on 1 June.
-        s.run(1500, during)
-        gas = [r["t"] for r in s.kinds("mbus_read") if r["name"] == "gas" and r["read"] == "scheduled"]
-        assert len(gas) >= 2, gas
-        # A data set is stamped when its read ends: at 3600x a read that a loaded machine
-        # stretches past one real second ends in the next calendar hour.
-        assert civil_from_epoch_s(gas[0])[:3] == (2024, 6, 1) and civil_from_epoch_s(gas[0])[3] in (12, 13)
-        assert civil_from_epoch_s(gas[1])[:3] == (2024, 1, 1) and civil_from_epoch_s(gas[1])[3] in (9, 10, 11)
+        # The scheduler notices at its next wake-up and reads gas at the next full hour
+        # of the new time, 09:00, instead of waiting five months for 13:00 on 1 June.
+        s.run_to_end(set_back)
+        gas = [civil_from_epoch_s(r["t"])[:6] for r in s.kinds("mbus_read")
+               if r["name"] == "gas" and r["read"] == "scheduled"]
+        expected = [(2024, 6, 1, 12, 0, 0), (2024, 1, 1, 9, 0, 0)]
+        assert gas == expected, "gas read at %r, expected %r" % (gas, expected)
     finally:
         s.close()
 

@@ -151,7 +151,11 @@ def test_fault_bad_checksum_once_recovers_by_repeating():
 
 def test_fault_echo():
     r, bus = read_one(3, "--echo")
-    assert r.code == M.OK and len(r.telegrams) == 2 and bus.master.rx.echoes == 3
+    assert r.code == M.OK and len(r.telegrams) == 2, r
+    # SND_NKE and two REQ_UD2, each echoed; a busy machine may add a repeated request
+    # (real-time answer window), whose echo is skipped as well.
+    echoes = bus.master.rx.echoes
+    assert echoes >= 3, "%d echoes skipped, expected one per request (3 or more)" % echoes
 
 
 def test_fault_two_devices_answering_at_once():

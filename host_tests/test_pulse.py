@@ -113,6 +113,8 @@ def test_the_meter_app_pulses_match_its_registers_over_a_simulated_hour():
     support.run(support.run_for(meter.build(), 1200))
     regs = meter.registers
     assert regs.import_wh > 2000, regs.import_wh  # over an hour's worth of a 2.3 kW load
-    assert hw.led.pulses == regs.import_wh and regs.export_wh == 0
+    assert hw.led.pulses == regs.import_wh and regs.export_wh == 0, (
+        "pulses %d for import %d Wh (export %d Wh, tariffs %r)" % (
+            hw.led.pulses, regs.import_wh, regs.export_wh, regs.tariff_import_wh))
     assert sum(regs.tariff_import_wh) == regs.import_wh and min(regs.tariff_import_wh) > 0
     support.rmtree(folder)

@@ -8,7 +8,7 @@ from drivers import cc1101
 from drivers.cc1101 import CC1101
 from drivers.wmbus_radio import CC1101WMBus
 from drivers.im871a import IM871A
-from test_board_esp32 import FakeCC1101, FakePin
+from test_board_esp32 import FakeCC1101, FakePin, on_air_time
 from wmbus import builder, frame, records
 
 KEY = bytes(16)
@@ -23,8 +23,8 @@ class FakeRawCC1101(FakeCC1101):
         return self.expected
 
     def _tick_air(self):
-        now = rt.ticks_ms()
-        budget = 12 * rt.ticks_diff(now, self.last_ms)
+        now = cc1101.rt.ticks_ms()
+        budget = 12 * cc1101.rt.ticks_diff(now, self.last_ms)
         self.last_ms = now
         if self.state == cc1101.STATE_TX and len(self.sending) < self.packet_len():
             budget = min(budget, len(self.tx) - 1)  # as FakeCC1101: a late test never underflows
@@ -67,6 +67,7 @@ def _radio(mode="T1", fmt="A", gdo2=None):
     return fake, CC1101WMBus(chip, mode, fmt, gdo2=gdo2, gdo2_falling=2)
 
 
+@on_air_time
 def test_t1_send_is_three_of_six_with_fifo_refills():
     gdo2 = FakePin()
     fake, radio = _radio(gdo2=gdo2)
@@ -75,13 +76,14 @@ def test_t1_send_is_three_of_six_with_fifo_refills():
     buf, n = radio.coded(air)
     assert n == frame.coded_len(len(air)) and n > 64  # longer than the FIFO
     fake.expected = n
-    assert support.run(radio.send(air))
+    assert support.run(radio.send(air)), "send failed: underflows %d" % radio.chip.tx_underflows
     back = bytearray(len(air))
     frame.decode_3of6(fake.sent[0], len(air), back)
     assert bytes(back) == air
     assert fake.regs[cc1101.PKTLEN] == n and fake.regs[cc1101.PKTCTRL0] == 0x00
 
 
+@on_air_time
 def test_long_t1_frame_uses_infinite_length_mode():
     fake, radio = _radio()
     air = _telegram(20)
@@ -97,7 +99,7 @@ def test_long_t1_frame_uses_infinite_length_mode():
         write_reg(address, value)
 
     radio.chip.write_reg = spy
-    assert support.run(radio.send(air))
+    assert support.run(radio.send(air)), "send failed: underflows %d" % radio.chip.tx_underflows
     assert seen == [0x02, 0x00]  # infinite, then fixed for the last < 256 bytes
     assert fake.regs[cc1101.PKTLEN] == n & 0xFF
     back = bytearray(len(air))
@@ -105,13 +107,14 @@ def test_long_t1_frame_uses_infinite_length_mode():
     assert bytes(back) == air
 
 
+@on_air_time
 def test_c1_sends_the_format_marker_then_the_frame():
     for fmt, marker in (("A", 0xCD), ("B", 0x3D)):
         fake, radio = _radio("C1", fmt)
         air = _telegram(3, fmt)
         fake.expected = len(air) + 2
-        assert support.run(radio.send(air))
-        assert fake.sent[0] == bytes((0x54, marker)) + air
+        assert support.run(radio.send(air)), "C1 %s send failed: underflows %d" % (fmt, radio.chip.tx_underflows)
+        assert fake.sent[0] == bytes((0x54, marker)) + air, "on the air: %r" % fake.sent
     support.raises(ValueError, lambda: _radio("T1", "B"))
 
 

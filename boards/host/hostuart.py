@@ -33,6 +33,11 @@ _Base = object if rt.EMULATED else io.IOBase
 
 
 class HostUART(_Base):
+    # The far end is a process on a time-shared host: on a busy machine it pauses between
+    # bytes of one frame for as long as it waits for a CPU. Byte-timed receivers (the
+    # M-Bus receiver) add this to their gap limits; a wire has no such pauses.
+    jitter_ms = 200
+
     def __init__(self, spec, baudrate=9600, bits=8, parity=None, stop=1):
         self._link = Link(spec)
         self.spec = spec

@@ -81,9 +81,14 @@ class Receiver:
     def set_baudrate(self, baudrate):
         self.baudrate = baudrate
         self.byte_us = byte_us(baudrate)
-        self.answer_ms = answer_timeout_ms(baudrate)
-        self.gap_ms = gap_timeout_ms(baudrate)
-        self.frame_ms = frame_timeout_ms(baudrate)
+        # A port whose far end is a process on a time-shared host (the host board's pty)
+        # can pause mid-frame for as long as that process waits for a CPU: its jitter_ms
+        # widens the answer window and the limits inside a frame (a UART on a wire has
+        # none): else a late answer and the repeat's answer arrive as a collision.
+        jitter_ms = getattr(self.uart, "jitter_ms", 0)
+        self.answer_ms = answer_timeout_ms(baudrate) + jitter_ms
+        self.gap_ms = gap_timeout_ms(baudrate) + jitter_ms
+        self.frame_ms = frame_timeout_ms(baudrate) + jitter_ms
 
     def wire_ms(self, nbytes):
         """Milliseconds nbytes take on the wire at this baud rate, rounded up."""
@@ -217,16 +222,26 @@ class Receiver:
             # Cannot happen while scan() consumes; keep the newest bytes if it does.
             self.garbage_bytes += self.end
             self.start = self.end = 0
-        try:
-            n = await rt.wait_for_ms(self.uart.read_some(self.mv[self.end:]), timeout_ms)
-        except asyncio.TimeoutError:
-            # A master that ran late (a busy core) may time out with bytes already waiting
-            # in the UART that came in time: take them before calling it a timeout.
-            if not self.uart.any():
-                return False
-            n = self.uart.readinto(self.mv[self.end:]) or 0
-            if not n:
-                return False
+        if timeout_ms > 0:
+            try:
+                n = await rt.wait_for_ms(self.uart.read_some(self.mv[self.end:]), timeout_ms)
+            except asyncio.TimeoutError:
+                n = 0
+            if n:
+                self.end += n
+                return True
+        # Timed out, or the deadline passed while this task waited for the CPU: bytes
+        # the port holds now arrived while the receiver was not looking, not late.
+        return self._take()
+
+    def _take(self):
+        """Move what the port holds now into the buffer without waiting; False if nothing."""
+        uart = self.uart
+        if not uart.any():
+            return False
+        n = uart.readinto(self.mv[self.end:])
+        if not n:
+            return False
         self.end += n
         return True
 
@@ -253,7 +268,7 @@ class Receiver:
                 wait = self.gap_ms if self.gap_ms < left else left
             else:
                 wait = first_ms - rt.ticks_diff(rt.ticks_ms(), began)
-            if wait <= 0 or not await self._read(wait):
+            if not await self._read(wait):
                 if got_any:
                     # Bytes came but no frame: drop the fragment.
                     self.garbage_bytes += self.end - self.start
@@ -276,5 +291,5 @@ class Receiver:
             if self.scan() != NONE or self.garbage_bytes != garbage:
                 return False
             left = rt.ticks_diff(deadline, rt.ticks_ms())
-            if left <= 0 or not await self._read(left):
+            if not await self._read(left):
                 return self.end == self.start

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 
 # The host board's exit codes (boards/host/softwdt.py): a reset asked for by the firmware,
 # and a watchdog that was not fed. Any exit is followed by a restart, as on a board.
@@ -163,8 +164,9 @@ class MBusSlaves:
         self.log_path = os.path.join(out_dir, "mbus_slaves.log")
         self.proc = None
 
-    async def start(self):
+    async def start(self, ready_timeout_s=60):
         log = open(self.log_path, "a")
+        logged = log.tell()
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, MBUS_SLAVES, "--fd", str(self.port.master), "--baud", str(MBUS_BAUD),
@@ -173,6 +175,18 @@ class MBusSlaves:
             )
         finally:
             log.close()
+        # The meter starts once the slaves listen: a request written before would be
+        # answered after the meter's answer window (a no_answer at start on a busy machine).
+        deadline = time.monotonic() + ready_timeout_s
+        while not self._ready(logged):
+            if self.proc.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError("the simulated M-Bus slaves did not start (see %s)" % self.log_path)
+            await asyncio.sleep(0.02)
+
+    def _ready(self, offset):
+        with open(self.log_path, "rb") as log:
+            log.seek(offset)
+            return b"\nready: " in b"\n" + log.read()
 
     async def stop(self):
         proc = self.proc
