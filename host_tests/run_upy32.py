@@ -47,12 +47,7 @@ CANNOT_RUN = {
 # Failures that belong to another change in flight: the modules run, and these failures
 # are listed as pending instead of failing the stage. "module" (all its failures) or
 # "module::test". The lead removes each entry when its fix merges.
-PENDING = {
-    # tooling (issue 12: flaky tests): it runs the calendar at 600x real time and
-    # assume the first due time (a few real ms away) is still ahead when the task starts;
-    # on qemu's slower interpreter it has passed, so a read is skipped.
-    "test_mbus_meter::test_task_under_the_supervisor_reads_on_schedule": "tooling: wall-clock schedule test",
-}
+PENDING = {}
 
 
 def tool_missing(upy32):

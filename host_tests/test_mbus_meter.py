@@ -13,13 +13,15 @@ from meter.mbus import MBusPort
 from mbus import master as M
 from mbus.schedule import EVERY, unpack_record
 from clock import epoch_from_civil as epoch_s
+from stepclock import StepClock
 from mbus_memlink import MemoryUART, default_bus
 
 
-def FakeHardware(uart, root, speed=1, start_s=None):
+def FakeHardware(uart, root, speed=1, start_s=None, clock=None):
     """The hardware contract with only an M-Bus port (in memory) and a store."""
     start_s = epoch_s(2024, 5, 6, 5, 59, 59) if start_s is None else start_s
-    return Hardware(name="test", unique_id=b"TEST", clock=Clock(speed=speed, start_s=start_s),
+    clock = clock or Clock(speed=speed, start_s=start_s)
+    return Hardware(name="test", unique_id=b"TEST", clock=clock,
                     samples=None, mbus_uart=uart, mep_uart=None, radio=None, led=None, storage_root=root,
                     watchdog=None, reset=None)
 
@@ -28,9 +30,9 @@ def config(mbus):
     return validate({"app": "meter", "meter_id": "12345678", "mbus": mbus}, SCHEMA)
 
 
-def port_on(mbus_cfg, root, speed=1, bus=None, start_s=None):
+def port_on(mbus_cfg, root, speed=1, bus=None, start_s=None, clock=None):
     uart = MemoryUART(bus or default_bus(), time_scale=0.1)
-    port = MBusPort(FakeHardware(uart, root, speed, start_s), config(mbus_cfg), Log())
+    port = MBusPort(FakeHardware(uart, root, speed, start_s, clock), config(mbus_cfg), Log())
     port.master.rx.answer_ms = 40  # the in-memory slaves answer at once
     return port, uart
 
@@ -121,13 +123,14 @@ def test_task_under_the_supervisor_reads_on_schedule():
     from supervisor import Supervisor
 
     root = support.tmpdir("mbus-task")
-    # 06:00 is 10 calendar seconds away, 1 s at speed 10: time for the task to start and
-    # look at the calendar on a loaded machine (had it started after 06:00, the next reads
-    # would be 07:00 and tomorrow). The next read after them is an hour (6 minutes) away.
+    # A step calendar from 05:59:50: it moves only when the task sleeps, so the task always
+    # starts before 06:00 however slow the machine, and stops at 06:30 (the next read, the
+    # hourly one at 07:00, is beyond it).
+    clock = StepClock(epoch_s(2024, 5, 6, 5, 59, 50), epoch_s(2024, 5, 6, 6, 30, 0), speed=10)
     port, uart = port_on({"baud": 9600, "devices": [
         {"address": 1, "name": "gas", "schedule": {"every": "daily", "hour": 6}, "status_interval_s": 0},
-        {"address": 3, "name": "heat", "schedule": {"every": "hourly"}, "status_interval_s": 0}]}, root, speed=10,
-        start_s=epoch_s(2024, 5, 6, 5, 59, 50))
+        {"address": 3, "name": "heat", "schedule": {"every": "hourly"}, "status_interval_s": 0}]}, root,
+        clock=clock)
     try:
         sup = Supervisor(watchdog=None, log=Log())
         sup.add("mbus", port.task, port.stall_ms())
