@@ -96,6 +96,22 @@ def test_buffer_is_bounded():
     assert len(rx.buf) == 261 + 64
 
 
+def test_a_port_with_jitter_widens_every_limit_by_it():
+    # The host board's pty (HostUART.jitter_ms) reaches a process that may wait for a CPU:
+    # the answer window too, else a late E5 and the repeat's E5 read as a collision.
+    class JitteryPort:
+        jitter_ms = 200
+
+    rx = Receiver(JitteryPort(), 2400)
+    limits = (rx.answer_ms, rx.gap_ms, rx.frame_ms)
+    wire = (R.answer_timeout_ms(2400) + 200, R.gap_timeout_ms(2400) + 200, R.frame_timeout_ms(2400) + 200)
+    assert limits == wire, "answer, gap and frame limits %r, expected %r" % (limits, wire)
+    rx.set_baudrate(9600)
+    assert rx.answer_ms == R.answer_timeout_ms(9600) + 200, rx.answer_ms
+    plain = Receiver(None, 2400)  # a UART on a wire: no allowance
+    assert (plain.answer_ms, plain.gap_ms) == (R.answer_timeout_ms(2400), R.gap_timeout_ms(2400))
+
+
 def test_answer_no_answer_times_out():
     uart = MemoryUART(default_bus())
     rx = Receiver(uart, 9600)

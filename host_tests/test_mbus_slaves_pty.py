@@ -74,7 +74,10 @@ def test_primary_reads_at_real_byte_timing():
         # SND_NKE + E5, then each REQ_UD2 and its answer, at 4.58 ms a byte, plus the delays.
         wire_bytes = 6 + sum(5 + len(t) for t in r.telegrams)
         minimum = wire_bytes * byte_s + (1 + len(r.telegrams)) * spec["delay_ms"] / 1000
-        assert minimum * 0.97 < took < minimum * 1.5 + 0.1, (spec["name"], took, minimum)
+        # A lower bound only: it proves the bytes are paced at the line rate; how much longer
+        # a loaded machine takes is no defect (the polling figures are in bench/mbus_poll.py).
+        assert took > minimum * 0.97, "%s read in %.3f s, faster than its %d bytes and delays take on the wire (%.3f s)" % (
+            spec["name"], took, wire_bytes, minimum)
     assert [len(r.telegrams) for r, _ in results] == [1, 1, 2, 1]
 
 

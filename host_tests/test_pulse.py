@@ -108,13 +108,36 @@ def test_the_meter_app_pulses_match_its_registers_over_a_simulated_hour():
         "board": {"storage_dir": folder, "speed": 3600, "watchdog": False, "pairs_per_block": 200,
                   "start_s": 1_800_000_000, "grid": {"load_profile": None, "i_rms": 10.0, "phase_deg": 0.0}},
     }
-    hw = board.make_hardware(config)
-    meter = app.Meter(hw, check_config(config, SCHEMA), Log([ConsoleSink(io.StringIO())]))
-    support.run(support.run_for(meter.build(), 1200))
+    # The x3600 calendar runs on wall time, so how many periods fall before the 08:20 switch
+    # depends on how fast the machine starts the meter. Record the tariff in force at each
+    # period instead, and check each tariff's register against the periods booked to it.
+    from meter.registers import EnergyRegisters
+    update_tariff = EnergyRegisters.update_tariff
+    in_force = []
+
+    def recording_update_tariff(self, calendar_s):
+        in_force.append(update_tariff(self, calendar_s))
+        return in_force[-1]
+
+    EnergyRegisters.update_tariff = recording_update_tariff
+    try:
+        hw = board.make_hardware(config)
+        meter = app.Meter(hw, check_config(config, SCHEMA), Log([ConsoleSink(io.StringIO())]))
+        support.run(support.run_for(meter.build(), 1200))
+    finally:
+        EnergyRegisters.update_tariff = update_tariff
     regs = meter.registers
     assert regs.import_wh > 2000, regs.import_wh  # over an hour's worth of a 2.3 kW load
     assert hw.led.pulses == regs.import_wh and regs.export_wh == 0, (
         "pulses %d for import %d Wh (export %d Wh, tariffs %r)" % (
             hw.led.pulses, regs.import_wh, regs.export_wh, regs.tariff_import_wh))
-    assert sum(regs.tariff_import_wh) == regs.import_wh and min(regs.tariff_import_wh) > 0
+    assert sum(regs.tariff_import_wh) == regs.import_wh, (
+        "tariff registers %r should add up to import %d Wh" % (regs.tariff_import_wh, regs.import_wh))
+    # 1.2 s of wall time is 72 calendar minutes from 08:00: tariff 1 (from 08:20) always comes.
+    assert 1 in in_force, "tariff 1 never in force; tariffs per period %r" % (in_force,)
+    # Every period books ~460 Wh (12 calendar minutes of 2.3 kW): a tariff has energy exactly
+    # when some period ran under it.
+    booked = [k for k in range(2) if regs.tariff_import_wh[k] > 0]
+    assert booked == sorted(set(in_force)), "energy in tariffs %r (%r Wh), periods ran under %r" % (
+        booked, regs.tariff_import_wh, in_force)
     support.rmtree(folder)
