@@ -25,7 +25,7 @@
 import math
 import random
 from array import array
-import rt
+from pacer import BlockPacer
 from micropython import const
 
 _TABLE_BITS = const(11)
@@ -104,8 +104,7 @@ class WaveformSource:
         self._i_gain = 0
         self._clips = False
         self._running = False
-        self._due_ms = 0
-        self._due_frac = 0  # sub-millisecond remainder of the block schedule, in 1/rate_hz ms
+        self._pacer = BlockPacer(self.rate_hz, self.pairs_per_block)  # when each block is due
         self._load = None
         random.seed(seed)
         self._make_noise(g["noise_counts"])
@@ -184,9 +183,7 @@ class WaveformSource:
 
     def start(self):
         self._running = True
-        self._due_ms = rt.ticks_ms()
-        self._due_frac = 0
-        self._advance_due()
+        self._pacer.start()
 
     def stop(self):
         self._running = False
@@ -195,31 +192,17 @@ class WaveformSource:
         """Calendar milliseconds one block stands for (its real duration times the clock's speed)."""
         return self.pairs_per_block * 1000 * self.clock.speed / self.rate_hz
 
-    def _advance_due(self):
-        # Exact schedule in whole ms plus a remainder, so the rate never drifts.
-        self._due_frac += self.pairs_per_block * 1000
-        whole_ms = self._due_frac // self.rate_hz
-        self._due_frac -= whole_ms * self.rate_hz
-        self._due_ms = rt.ticks_add(self._due_ms, whole_ms)
-
     async def read_block(self):
         """The next block, when its real time has passed: a memoryview of v0, i0, v1, i1, ..."""
         if not self._running:
             raise RuntimeError("samples not started")
-        wait_ms = rt.ticks_diff(self._due_ms, rt.ticks_ms())
-        if wait_ms > 0:
-            await rt.sleep_ms(wait_ms)
-        elif wait_ms < -self.max_lag_ms:
-            # The consumer fell behind: drop whole blocks, as a DMA ring would overwrite them.
-            block_ms = self.pairs_per_block * 1000 // self.rate_hz or 1
-            lost = -wait_ms // block_ms
+        lost = await self._pacer.wait(self.max_lag_ms)
+        if lost:  # the consumer fell behind: the dropped blocks' waveform went by
             self.overruns += lost
-            for _ in range(lost):
-                self._advance_due()
             self._phase = (self._phase + lost * self.pairs_per_block * self._step) & _PHASE_MASK
         self._update_amplitudes()
         self._fill()
-        self._advance_due()
+        self._pacer.advance()
         self.blocks += 1
         return self._view
 

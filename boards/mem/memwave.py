@@ -9,7 +9,7 @@
 # The block buffer is preallocated: read_block() returns the same memoryview every call.
 
 import math
-import rt
+from pacer import BlockPacer  # boards/host/pacer.py
 from array import array
 from micropython import const
 
@@ -57,8 +57,7 @@ class MemSamples:
         self._view = memoryview(self._buf)
         self._at = 0  # index into the period tables
         self._noise_at = 0
-        self._due_ms = 0
-        self._due_frac = 0
+        self._pacer = BlockPacer(rate_hz, pairs_per_block)
         self._running = False
 
     def load_q8(self):
@@ -72,33 +71,17 @@ class MemSamples:
 
     def start(self):
         self._running = True
-        self._due_ms = rt.ticks_ms()
-        self._due_frac = 0
-        self._advance_due()
+        self._pacer.start()
 
     def stop(self):
         self._running = False
 
-    def _advance_due(self):
-        self._due_frac += self.pairs_per_block * 1000
-        whole_ms = self._due_frac // self.rate_hz
-        self._due_frac -= whole_ms * self.rate_hz
-        self._due_ms = rt.ticks_add(self._due_ms, whole_ms)
-
     async def read_block(self):
         if not self._running:
             raise RuntimeError("samples not started")
-        wait_ms = rt.ticks_diff(self._due_ms, rt.ticks_ms())
-        if wait_ms > 0:
-            await rt.sleep_ms(wait_ms)
-        elif wait_ms < -self.max_lag_ms:
-            block_ms = self.pairs_per_block * 1000 // self.rate_hz or 1
-            lost = -wait_ms // block_ms
-            self.overruns += lost
-            for _ in range(lost):
-                self._advance_due()
+        self.overruns += await self._pacer.wait(self.max_lag_ms)
         self._fill(self.load_q8())
-        self._advance_due()
+        self._pacer.advance()
         self.blocks += 1
         return self._view
 
